@@ -1,0 +1,31 @@
+"""CVI Funding Finder: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration from the environment (then ``overrides``), extensions, blueprints."""
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from app.config import load_config
+
+    app.config.from_mapping(load_config(Path(app.instance_path)))
+    if overrides:
+        app.config.update(overrides)
+
+    from app import cli, db, logs
+    from app.views import home
+
+    logs.init_app(app)
+    db.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(home.bp)
+    logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
+    return app

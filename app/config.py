@@ -1,0 +1,72 @@
+"""Configuration from environment variables, with defaults that work with no configuration at all."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+#: Every crawled source's URL variable and its default (the real public endpoint).
+SOURCE_URL_DEFAULTS: dict[str, str] = {
+    "GRANTS_GOV_API_URL": "https://api.grants.gov/v1/api",
+    "GRANTS_GOV_EXTRACT_URL": "https://www.grants.gov/xml-extract",
+    "OJP_FUNDING_URL": "https://bja.ojp.gov/funding-api",
+    "DOL_ETA_URL": "https://www.dol.gov/agencies/eta/grants/apply/find-opportunities",
+    "ED_FORECAST_URL": "https://www.ed.gov/grants-and-programs/apply-grant/forecast-funding-opportunities",
+    "SAMHSA_NOFO_URL": "https://www.samhsa.gov/grants/grants-dashboard",
+}
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _secret_key(instance_path: Path) -> str:
+    """``SECRET_KEY`` from the environment, else one generated once and kept in ``instance/``.
+
+    No secret is ever in the repository, and sessions survive a restart on a developer machine.
+    """
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_config(instance_path: Path) -> dict[str, Any]:
+    """Read the configuration table of the README from the environment."""
+    env = os.environ.get
+    config: dict[str, Any] = {
+        "SECRET_KEY": _secret_key(instance_path),
+        "DATABASE_URL": env("DATABASE_URL") or f"sqlite:///{instance_path / 'cvi.db'}",
+        "INDEX_DIR": env("INDEX_DIR") or str(instance_path / "index"),
+        "BASE_URL": (env("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "SMTP_HOST": env("SMTP_HOST") or "127.0.0.1",
+        "SMTP_PORT": int(env("SMTP_PORT") or 25),
+        "SMTP_USERNAME": env("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env("SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": _bool(env("SMTP_STARTTLS"), False),
+        "SMTP_TIMEOUT": float(env("SMTP_TIMEOUT") or 30),
+        "MAIL_FROM": env("MAIL_FROM") or "CVI Funding Finder <alerts@cvi-funding-finder.invalid>",
+        "CRAWL_CONTACT": env("CRAWL_CONTACT") or "ops@cvi-funding-finder.invalid",
+        "CRAWL_ARCHIVE_DIR": env("CRAWL_ARCHIVE_DIR") or str(instance_path / "crawl-archive"),
+        "CORS_ORIGINS": [o.strip() for o in (env("CORS_ORIGINS") or "").split(",") if o.strip()],
+        "LOG_LEVEL": env("LOG_LEVEL") or "INFO",
+        "PAGE_SIZE": int(env("PAGE_SIZE") or 25),
+        "WTF_CSRF_ENABLED": _bool(env("WTF_CSRF_ENABLED"), True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env("SESSION_COOKIE_SECURE"), False),
+    }
+    for name, default in SOURCE_URL_DEFAULTS.items():
+        config[name] = env(name) or default
+    return config
