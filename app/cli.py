@@ -59,8 +59,12 @@ def import_command(path: Path, source: str | None) -> None:
 
 
 @click.command("export-opportunities")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write (standard output when omitted).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (standard output when omitted).",
+)
 @with_appcontext
 def export_command(out: Path | None) -> None:
     """Write every stored opportunity as JSON lines in the contract format."""

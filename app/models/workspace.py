@@ -116,18 +116,11 @@ class AlertSubscription(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[SubscriptionKind] = mapped_column(String(30))
-    saved_search_id: Mapped[int | None] = mapped_column(
-        ForeignKey("saved_searches.id", ondelete="CASCADE")
-    )
-    profile_id: Mapped[int | None] = mapped_column(
-        ForeignKey("program_profiles.id", ondelete="CASCADE")
-    )
+    saved_search_id: Mapped[int | None] = mapped_column(ForeignKey("saved_searches.id", ondelete="CASCADE"))
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("program_profiles.id", ondelete="CASCADE"))
     frequency: Mapped[Frequency] = mapped_column(String(10), default=Frequency.WEEKLY)
-    reminder_days: Mapped[list[int]] = mapped_column(
-        JSONType, default=lambda: [30, 14, 7, 2]
-    )
+    reminder_days: Mapped[list[int]] = mapped_column(JSONType, default=lambda: [30, 14, 7, 2])
     active: Mapped[bool] = mapped_column(default=True)
     last_digest_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column()
-

@@ -143,7 +143,7 @@ def upsert_many(
         return result
 
     agency_ids = _agency_ids(session, by_key.values())
-    existing: dict[tuple[str, str], tuple[int, str, list[str], dt.datetime | None]] = {}
+    existing: dict[tuple[str, str], tuple[int, str, dt.datetime | None]] = {}
     keys = list(by_key)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -157,7 +157,7 @@ def upsert_many(
             ).where(tuple_(Opportunity.source, Opportunity.source_id).in_(chunk))
         ).all()
         for source, source_id, opp_id, content_hash, vanished_at in rows:
-            existing[(source, source_id)] = (opp_id, content_hash, [], vanished_at)
+            existing[(source, source_id)] = (opp_id, content_hash, vanished_at)
 
     inserts: list[dict[str, Any]] = []
     insert_codes: list[dict[str, Any]] = []
@@ -185,13 +185,15 @@ def upsert_many(
                 hidden=False,
             )
             inserts.append(values)
-        elif found[1] == digest and found[3] is None:
+        elif found[1] == digest and found[2] is None:
             unchanged_ids.append(found[0])
         else:
             changed.append((found[0], record, digest))
 
     if inserts:
-        new_ids = session.scalars(insert(Opportunity).returning(Opportunity.id, sort_by_parameter_order=True), inserts).all()
+        new_ids = session.scalars(
+            insert(Opportunity).returning(Opportunity.id, sort_by_parameter_order=True), inserts
+        ).all()
         for opp_id, values in zip(new_ids, inserts, strict=True):
             insert_codes.extend(_code_rows(opp_id, values))
         if insert_codes:
@@ -249,8 +251,7 @@ def _apply_change(
             continue
         changes[_field_name(column)] = {"old": _jsonable(old_value), "new": _jsonable(new_value)}
         setattr(opportunity, column, new_value)
-    reappeared = opportunity.vanished_at is not None
-    if reappeared:
+    if opportunity.vanished_at is not None:
         changes["vanished"] = {"old": opportunity.vanished_at.isoformat(), "new": None}
         opportunity.vanished_at = None
     previous_hash = opportunity.content_hash
@@ -333,7 +334,9 @@ def mark_vanished(
             .execution_options(synchronize_session=False)
         )
         hashes = dict(
-            session.execute(select(Opportunity.id, Opportunity.content_hash).where(Opportunity.id.in_(chunk))).all()
+            session.execute(
+                select(Opportunity.id, Opportunity.content_hash).where(Opportunity.id.in_(chunk))
+            ).all()
         )
         session.execute(
             insert(OpportunityVersion),

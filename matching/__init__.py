@@ -1,0 +1,1 @@
+"""Matching: CVI eligibility, applicant eligibility, keyword and semantic search, and the ranker."""

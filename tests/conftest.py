@@ -1,0 +1,110 @@
+"""Test fixtures: a fresh database per test session on SQLite or PostgreSQL, emptied after each test.
+
+``TEST_DATABASE_URL`` picks the store: ``sqlite`` (default) or a PostgreSQL URL. On PostgreSQL a
+uniquely named database is created for the session and dropped after it, so parallel runs never
+collide. The schema is built by the Alembic migrations, so every run also exercises them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["skip_logging"] = True
+    return config
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    target = os.environ.get("TEST_DATABASE_URL", "sqlite")
+    if not target.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    admin_url = make_url(target)
+    name = f"cvi_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str) -> str:
+    command.upgrade(alembic_config(database_url), "head")
+    return database_url
+
+
+@pytest.fixture
+def app(migrated_url: str, tmp_path: Path) -> Iterator[Flask]:
+    from app import create_app
+
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": migrated_url,
+            "INDEX_DIR": str(tmp_path / "index"),
+            "CRAWL_ARCHIVE_DIR": str(tmp_path / "archive"),
+            "SECRET_KEY": "test-secret-key",
+            "BASE_URL": "http://testserver.local",
+        }
+    )
+    yield application
+    _empty_all_tables(application)
+    application.extensions["database"].engine.dispose()
+
+
+def _empty_all_tables(application: Flask) -> None:
+    from app.db import Base
+
+    engine = application.extensions["database"].engine
+    application.extensions["database"].session.remove()
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            )
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    from app.db import db_session
+
+    with app.app_context():
+        yield db_session()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()

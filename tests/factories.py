@@ -1,0 +1,33 @@
+"""Builders for test records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawlers.normalize import NormalizedOpportunity
+
+
+def record(**overrides: Any) -> NormalizedOpportunity:
+    data: dict[str, Any] = {
+        "id": "opp-1",
+        "source": "test",
+        "number": "O-OJP-2026-0001",
+        "title": "Community Violence Intervention Site-Based Grants",
+        "agency": "DOJ",
+        "sub_agency": "USDOJ-OJP-BJA",
+        "agency_name": "Bureau of Justice Assistance",
+        "aln": ["16.045"],
+        "status": "posted",
+        "post_date": "2026-10-01",
+        "close_date": "2026-12-15",
+        "award_ceiling": 2_000_000,
+        "eligibility_codes": ["01", "02", "12"],
+        "funding_instruments": ["G"],
+        "categories": ["LJL"],
+        "description": (
+            "Street outreach and hospital-based violence intervention in neighborhoods"
+            " with the most shootings."
+        ),
+    }
+    data.update(overrides)
+    return NormalizedOpportunity.model_validate(data)
