@@ -20,11 +20,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    from app import cli, db, logs
+    from app import cli, db, extensions, logs
     from app.views import home
 
     logs.init_app(app)
     db.init_app(app)
+    extensions.init_app(app)
     cli.init_app(app)
     app.register_blueprint(home.bp)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})

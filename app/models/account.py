@@ -53,6 +53,22 @@ class User(Base):
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    # The four members Flask-Login reads (kept here so models need no Flask import).
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
 
 class ApiKey(Base):
     """A partner's API key: only its hash and a short prefix (to recognise it) are stored."""

@@ -1,0 +1,72 @@
+"""Fixed-window rate limits counted in the database, so every worker process shares them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.models import RateLimitCounter
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int
+
+
+def _window_start(now: dt.datetime, window_seconds: int) -> dt.datetime:
+    epoch = int(now.timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % window_seconds, tz=dt.UTC)
+
+
+def hit(
+    session: Session,
+    bucket: str,
+    *,
+    limit: int,
+    window_seconds: int,
+    now: dt.datetime | None = None,
+    cost: int = 1,
+) -> RateDecision:
+    """Count one request in ``bucket`` and say whether it is within ``limit`` per window.
+
+    Uses INSERT … ON CONFLICT DO UPDATE so concurrent workers never lose a count; the caller commits.
+    """
+    now = now or utcnow()
+    start = _window_start(now, window_seconds)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(RateLimitCounter).values(bucket=bucket[:200], window_start=start, count=cost)
+    statement = statement.on_conflict_do_update(
+        index_elements=["bucket", "window_start"],
+        set_={"count": RateLimitCounter.count + cost},
+    )
+    session.execute(statement)
+    count = session.scalar(
+        select(RateLimitCounter.count).where(
+            RateLimitCounter.bucket == bucket[:200], RateLimitCounter.window_start == start
+        )
+    )
+    used = int(count or 0)
+    retry_after = max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
+    return RateDecision(used <= limit, limit, max(0, limit - used), retry_after)
+
+
+def peek(session: Session, bucket: str, *, window_seconds: int, now: dt.datetime | None = None) -> int:
+    """How many requests ``bucket`` has made in the current window (without counting one)."""
+    now = now or utcnow()
+    start = _window_start(now, window_seconds)
+    count = session.scalar(
+        select(RateLimitCounter.count).where(
+            RateLimitCounter.bucket == bucket[:200], RateLimitCounter.window_start == start
+        )
+    )
+    return int(count or 0)
