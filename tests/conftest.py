@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -108,3 +109,47 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def cli(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(session: Session) -> Any:
+    """Create a user (with an organization unless ``organization=None`` is passed) and return it."""
+    from app.models import Organization, Role
+    from app.services.accounts import create_user
+
+    counter = {"n": 0}
+
+    def factory(
+        email: str | None = None,
+        *,
+        role: str = "member",
+        organization: Any = "new",
+        password: str = "correct horse battery",
+    ) -> Any:
+        counter["n"] += 1
+        if organization == "new":
+            organization = Organization(name=f"Office of Violence Prevention {counter['n']}")
+            session.add(organization)
+        user = create_user(
+            session,
+            email or f"user{counter['n']}@example.org",
+            password,
+            role=Role(role),
+            organization=organization,
+        )
+        session.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def login(client: FlaskClient) -> Any:
+    """Sign a user in on the test client without going through the sign-in form."""
+
+    def sign_in(user: Any) -> None:
+        with client.session_transaction() as flask_session:
+            flask_session["_user_id"] = str(user.id)
+            flask_session["_fresh"] = True
+
+    return sign_in
