@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
-import json
 import re
 from typing import Any
 
 import nh3
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Department codes the product catalogues first; others are accepted as contrast.
@@ -143,10 +143,15 @@ class NormalizedOpportunity(BaseModel):
         return dict(self.model_extra or {})
 
     def content_hash(self) -> str:
-        """Hash of the content (and kept unknown fields), so unchanged records are skipped cheaply."""
-        payload = {"content": self.content(), "extra": self.extra_fields()}
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        """Hash of the content (and kept unknown fields), so unchanged records are skipped cheaply.
+
+        Content fields come in ``CONTENT_FIELDS`` order and extra fields sorted, so the serialization
+        is canonical; pydantic-core's serializer keeps this cheap at extract scale.
+        """
+        extra = self.extra_fields()
+        payload = {"content": self.content(), "extra": {k: extra[k] for k in sorted(extra)}}
+        blob = pydantic_core.to_json(payload, fallback=str)
+        return hashlib.sha256(blob).hexdigest()
 
 
 
@@ -296,9 +301,9 @@ def parse_bool(value: Any) -> bool | None:
 _ESCAPED = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,6}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});")
 _TAG = re.compile(r"<[a-zA-Z!/][^>]*>")
 _BLOCK_BREAK = re.compile(
-    r"<br\s*/?>|</?(?:p|div|li|ul|ol|h[1-6]|tr|table|blockquote|pre|section|article|dd|dt)(?:\s[^>]*)?>",
-    re.I,
+    r"<(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|table|blockquote|pre|section|article|dd|dt))\b[^>]*>", re.I
 )
+_SCRIPT_BLOCKS = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 
@@ -322,14 +327,20 @@ def decode_entities(text: str) -> str:
     return text
 
 
+def tidy_whitespace(text: str) -> str:
+    """Collapse runs of spaces (incl. no-break spaces) and drop blank lines; keep single line breaks."""
+    if "\xa0" in text:
+        text = text.replace("\xa0", " ")
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def html_to_text(markup: str) -> str:
     """Plain text of (sanitized) HTML: block elements become line breaks, whitespace is tidied."""
-    text = _BLOCK_BREAK.sub("\n", markup)
-    text = _TAG.sub("", text)
-    text = html.unescape(text)
-    text = _SPACES.sub(" ", text)
-    text = _BLANK_LINES.sub("\n", text)
-    return text.strip()
+    text = _TAG.sub("", _BLOCK_BREAK.sub("\n", markup))
+    if "&" in text:
+        text = html.unescape(text)
+    return tidy_whitespace(text)
 
 
 def sanitize_html(markup: str) -> str:
@@ -357,23 +368,30 @@ def clean_description(raw: Any) -> tuple[str | None, str]:
     if _TAG.search(text):
         safe = sanitize_html(text)
         return (safe or None), html_to_text(safe)
-    plain = _BLANK_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
-    paragraphs = [p for p in re.split(r"\n{2,}", text.replace("\r\n", "\n")) if p.strip()]
+    plain = tidy_whitespace(text)
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     rendered = "".join(
-        "<p>" + "<br>".join(html.escape(line.strip()) for line in p.split("\n") if line.strip()) + "</p>"
+        "<p>" + "<br>".join(html.escape(line) for line in tidy_whitespace(p).split("\n")) + "</p>"
         for p in paragraphs
     )
     return rendered or None, plain
 
 
 def clean_text(raw: Any, *, max_length: int | None = None) -> str | None:
-    """A short free-text field (title, contact, eligibility) as plain text, or None when empty."""
+    """A short free-text field (title, contact, eligibility) as plain text, or None when empty.
+
+    The result is text, never rendered as HTML, so markup is reduced to its words (scripts and
+    styles dropped with their content) without a sanitizer pass.
+    """
     if raw is None:
         return None
-    text = decode_entities(str(raw))
-    if _TAG.search(text):
-        text = html_to_text(sanitize_html(text))
-    text = _BLANK_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
+    text = str(raw)
+    if "&" in text:
+        text = decode_entities(text)
+    if "<" in text and _TAG.search(text):
+        text = html_to_text(_SCRIPT_BLOCKS.sub("", text))
+    else:
+        text = tidy_whitespace(text)
     if not text:
         return None
     return text[:max_length] if max_length else text

@@ -196,9 +196,13 @@ def upsert_many(
             changed.append((found[0], record, digest))
 
     if inserts:
-        new_ids = session.scalars(
-            insert(Opportunity).returning(Opportunity.id, sort_by_parameter_order=True), inserts
+        # RETURNING the key instead of sort_by_parameter_order: on SQLite the sorted form falls back
+        # to one INSERT per row, which made a full extract load take minutes.
+        returned = session.execute(
+            insert(Opportunity).returning(Opportunity.id, Opportunity.source, Opportunity.source_id), inserts
         ).all()
+        id_for = {(source, source_id): opp_id for opp_id, source, source_id in returned}
+        new_ids = [id_for[(values["source"], values["source_id"])] for values in inserts]
         for opp_id, values in zip(new_ids, inserts, strict=True):
             insert_codes.extend(_code_rows(opp_id, values))
         if insert_codes:
