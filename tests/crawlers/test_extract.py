@@ -111,7 +111,7 @@ def test_record_gone_from_full_extract_is_vanished(crawl_app: Flask, session: Se
 
 def test_malformed_xml_is_an_error_and_loses_nothing(crawl_app: Flask, session: Session) -> None:
     assert ingest(crawl_app, str(FULL))[0] == 0
-    code, output = ingest(crawl_app, str(EXTRACT / "GrantsDBExtract20261103v2_malformed.xml"))
+    ingest(crawl_app, str(EXTRACT / "GrantsDBExtract20261103v2_malformed.xml"))
     run = last_run(session)
     assert run.status == "partial" and run.vanished == 0  # the record before the damage was read
     (error,) = session.scalars(select(CrawlError).where(CrawlError.run_id == run.id))
