@@ -67,13 +67,12 @@ def parse_page(markup: str, page_url: str) -> list[NormalizedOpportunity]:
                 continue
             if element.name == "a":
                 links.append(element)
-            if element.name in ("p", "li", "div", "span", "dd") and not element.find(
-                ["p", "li", "div", "ul"]
-            ):
+            if element.name in ("p", "li", "div", "span", "dd"):
                 text = text_of(element)
                 if text:
-                    texts.append(text)
-                    if element.name == "p" and not _ISSUE.search(text) and not element.find("a"):
+                    texts.append(text)  # dates may sit in a container (an <li> holding the links)
+                    leaf = not element.find(["p", "li", "div", "ul"])
+                    if leaf and element.name == "p" and not _ISSUE.search(text) and not element.find("a"):
                         paragraphs.append(str(element))
         joined = " ".join(texts)
         issue, closing = _ISSUE.search(joined), _CLOSING.search(joined)
