@@ -68,8 +68,9 @@ def open_extract(path: Path) -> Iterator[IO[bytes]]:
         yield stream
 
 
-def iter_records(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(kind, fields) per record element; repeatable elements become lists. Bounded memory."""
+def iter_elements(stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
+    """(kind, element) per record element; the element is cleared (with its finished siblings) once
+    the consumer moves on, so memory stays flat whatever the file size."""
     context = etree.iterparse(
         stream,
         events=("end",),
@@ -80,19 +81,7 @@ def iter_records(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
         remove_comments=True,
     )
     for _event, element in context:
-        tag = element.tag
-        kind = "forecast" if tag.endswith(FORECAST) else "synopsis"
-        fields: dict[str, Any] = {}
-        for child in element:
-            child_tag = child.tag
-            if not isinstance(child_tag, str):
-                continue
-            name = child_tag[child_tag.rfind("}") + 1 :]
-            if name in REPEATED:
-                fields.setdefault(name, []).append(child.text)
-            else:
-                fields[name] = child.text
-        yield kind, fields
+        yield ("forecast" if element.tag.endswith(FORECAST) else "synopsis"), element
         element.clear(keep_tail=False)
         parent = element.getparent()
         if parent is not None:
@@ -100,25 +89,46 @@ def iter_records(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
                 del parent[0]
 
 
-def status_for(kind: str, fields: dict[str, Any], today: dt.date) -> str:
+def element_fields(element: Any) -> dict[str, Any]:
+    """Child texts by local name; repeatable elements become lists."""
+    fields: dict[str, Any] = {}
+    for child in element:
+        child_tag = child.tag
+        if not isinstance(child_tag, str):
+            continue
+        name = child_tag[child_tag.rfind("}") + 1 :]
+        if name in REPEATED:
+            fields.setdefault(name, []).append(child.text)
+        else:
+            fields[name] = child.text
+    return fields
+
+
+def iter_records(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, fields) per record element."""
+    for kind, element in iter_elements(stream):
+        yield kind, element_fields(element)
+
+
+def status_for(kind: str, close: str | None, archive: str | None, today: dt.date) -> str:
     """The status the record's dates give today (as ``derive_status`` in the store would)."""
     if kind == "forecast":
         return "forecasted"
-    archive = parse_date(fields.get("ArchiveDate"))
-    if archive and archive < today:
+    archive_date = parse_date(archive)
+    if archive_date and archive_date < today:
         return "archived"
-    close = parse_date(fields.get("CloseDate"))
-    if close and close < today:
+    close_date = parse_date(close)
+    if close_date and close_date < today:
         return "closed"
     return "posted"
 
 
-def raw_hash(kind: str, fields: dict[str, Any], status: str) -> str:
-    parts = [PARSER_VERSION, kind, status]
-    for name, value in fields.items():
-        parts.append(name)
-        parts.append("\x1d".join(v or "" for v in value) if isinstance(value, list) else (value or ""))
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "replace"), digest_size=16).hexdigest()
+def raw_hash(raw: bytes, kind: str, status: str) -> str:
+    """Fingerprint of the record as published (its serialized element), the parser version and the
+    status its dates give today (so a record whose deadline passed is normalized again)."""
+    digest = hashlib.blake2b(raw, digest_size=16)
+    digest.update(f"\x1f{PARSER_VERSION}\x1f{kind}\x1f{status}".encode())
+    return digest.hexdigest()
 
 
 def _codes(values: Any) -> list[str]:
@@ -225,22 +235,23 @@ def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity]:
     count = 0
     try:
         with open_extract(path) as stream:
-            for kind, fields in iter_records(stream):
+            for kind, element in iter_elements(stream):
                 count += 1
-                if not all_agencies and not is_core(fields.get("AgencyCode")):
+                if not all_agencies and not is_core(element.findtext("{*}AgencyCode")):
                     continue
-                opp_id = (fields.get("OpportunityID") or "").strip()
+                opp_id = (element.findtext("{*}OpportunityID") or "").strip()
                 if not opp_id:
                     ctx.error("parse", f"record {count} of {path.name} has no OpportunityID", url=str(path))
                     continue
                 ctx.fetched += 1
-                status = status_for(kind, fields, today)
-                digest = raw_hash(kind, fields, status)
+                close = element.findtext("{*}CloseDate")
+                status = status_for(kind, close, element.findtext("{*}ArchiveDate"), today)
+                digest = raw_hash(etree.tostring(element), kind, status)
                 if known.get(opp_id) == digest:
                     ctx.mark_seen(opp_id)
                     continue
                 try:
-                    yield to_record(kind, fields, status, digest)
+                    yield to_record(kind, element_fields(element), status, digest)
                 except (ValidationError, ValueError) as exc:
                     ctx.error("parse", f"opportunity {opp_id}: {exc}", url=str(path), record_id=opp_id)
                     ctx.mark_seen(opp_id)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -144,21 +144,26 @@ def upsert_many(
 
     agency_ids = _agency_ids(session, by_key.values())
     existing: dict[tuple[str, str], tuple[int, str, dt.datetime | None, str | None]] = {}
-    keys = list(by_key)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = session.execute(
-            select(
-                Opportunity.source,
-                Opportunity.source_id,
-                Opportunity.id,
-                Opportunity.content_hash,
-                Opportunity.vanished_at,
-                Opportunity.source_hash,
-            ).where(tuple_(Opportunity.source, Opportunity.source_id).in_(chunk))
-        ).all()
-        for source, source_id, opp_id, content_hash, vanished_at, source_hash in rows:
-            existing[(source, source_id)] = (opp_id, content_hash, vanished_at, source_hash)
+    # One ``source = ? AND source_id IN (…)`` per source: SQLite does not use the unique index for
+    # a row-value ``(source, source_id) IN (…)`` and scanned the whole table once per chunk.
+    ids_by_source: dict[str, list[str]] = {}
+    for source, source_id in by_key:
+        ids_by_source.setdefault(source, []).append(source_id)
+    for source, source_ids in ids_by_source.items():
+        for start in range(0, len(source_ids), 500):
+            rows = session.execute(
+                select(
+                    Opportunity.source_id,
+                    Opportunity.id,
+                    Opportunity.content_hash,
+                    Opportunity.vanished_at,
+                    Opportunity.source_hash,
+                ).where(
+                    Opportunity.source == source, Opportunity.source_id.in_(source_ids[start : start + 500])
+                )
+            ).all()
+            for source_id, opp_id, content_hash, vanished_at, source_hash in rows:
+                existing[(source, source_id)] = (opp_id, content_hash, vanished_at, source_hash)
 
     inserts: list[dict[str, Any]] = []
     insert_codes: list[dict[str, Any]] = []
@@ -198,8 +203,12 @@ def upsert_many(
     if inserts:
         # RETURNING the key instead of sort_by_parameter_order: on SQLite the sorted form falls back
         # to one INSERT per row, which made a full extract load take minutes.
+        # Core insert on the table: the ORM bulk path groups rows by which values are None and
+        # ends up issuing many small statements.
+        table = Opportunity.__table__
         returned = session.execute(
-            insert(Opportunity).returning(Opportunity.id, Opportunity.source, Opportunity.source_id), inserts
+            insert(table).returning(table.c.id, table.c.source, table.c.source_id),  # type: ignore[arg-type]
+            inserts,
         ).all()
         id_for = {(source, source_id): opp_id for opp_id, source, source_id in returned}
         new_ids = [id_for[(values["source"], values["source_id"])] for values in inserts]
