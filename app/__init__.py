@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     extensions.init_app(app)
     cli.init_app(app)
+    __import__("app.cli_crawl", fromlist=["init_app"]).init_app(app)
     app.register_blueprint(home.bp)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app
