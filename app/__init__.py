@@ -20,7 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    from app import cli, db, extensions, logs
+    from app import api, cli, db, extensions, logs
     from app.views import home
 
     logs.init_app(app)
@@ -28,5 +28,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     cli.init_app(app)
     app.register_blueprint(home.bp)
+    api.init_app(app)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app
