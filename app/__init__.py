@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     extensions.init_app(app)
     cli.init_app(app)
+    __import__("matching").init_app(app)  # matching: reindex command, index kept in step
     app.register_blueprint(home.bp)
     api.init_app(app)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
