@@ -12,7 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.models import Agency, CviProgram, Opportunity, OpportunityStatus, OpportunityVersion
-from app.services.search import SearchParams
+from app.services.search import CLOSING_WINDOWS, SearchParams
+from matching.ranker import Match
 
 # -- errors ----------------------------------------------------------------------------------------
 
@@ -38,8 +39,10 @@ class Problem(BaseModel):
 class OpportunityQuery(SearchParams):
     """Search parameters (the site's, exactly) plus a cursor. Lists: repeat the parameter or use commas."""
 
-    closing_within: Literal[7, 30, 60, 90] | None = Field(  # type: ignore[assignment]
-        default=None, description="Close date within the next N days."
+    closing_within: int | None = Field(
+        default=None,
+        description="Close date within the next N days.",
+        json_schema_extra={"enum": list(CLOSING_WINDOWS)},
     )
     cursor: str | None = Field(
         default=None,
@@ -83,6 +86,9 @@ class MatchQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=500)
     department: list[str] = Field(default_factory=list, description="Only these departments.")
     cvi_only: bool = Field(default=True, description="Only CVI-eligible opportunities.")
+    method: Literal["hybrid", "keyword", "semantic"] = Field(
+        default="hybrid", description="Retrieval: keyword and semantic fused (hybrid), or one of them."
+    )
 
     @field_validator("department")
     @classmethod
@@ -346,6 +352,27 @@ class MatchOut(BaseModel):
     opportunity: OpportunitySummary
     score: float
     explanation: ExplanationOut
+
+    @classmethod
+    def from_match(cls, match: Match, base_url: str) -> MatchOut:
+        exp = match.explanation
+        return cls(
+            opportunity=OpportunitySummary.from_model(match.opportunity, base_url, exp.matched_terms),
+            score=round(float(match.score), 6),
+            explanation=ExplanationOut(
+                reason=exp.reason,
+                matched_terms=list(exp.matched_terms),
+                passage=exp.passage,
+                eligibility=EligibilityOut(
+                    verdict=exp.eligibility.verdict, sentence=exp.eligibility.sentence or ""
+                ),
+                cvi_programs=[
+                    CviProgramRef(slug=p["slug"], name=p["name"], aln=p.get("aln")) for p in exp.cvi_programs
+                ],
+                days_left=exp.days_left,
+                cvi_reasons=list(exp.cvi_reasons),
+            ),
+        )
 
 
 class MatchList(BaseModel):

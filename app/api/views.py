@@ -36,6 +36,9 @@ from app.api.schemas import (
     DeadlineQuery,
     DepartmentQuery,
     FieldError,
+    MatchList,
+    MatchOut,
+    MatchQuery,
     NoQuery,
     OpportunityDetail,
     OpportunityPage,
@@ -46,6 +49,9 @@ from app.db import db_session
 from app.extensions import csrf
 from app.services import deadlines, opportunity_detail, reference
 from app.services.search import search
+from matching.keyword import KeywordIndex, get_index
+from matching.profile import MatchingError, ProfileInput
+from matching.ranker import RankFilters, rank
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +127,10 @@ def _base_url() -> str:
     return str(current_app.config["BASE_URL"])
 
 
-def _keyword_index() -> Any:
+def _keyword_index() -> KeywordIndex | None:
     """The Whoosh index when one has been built, else None (search falls back to SQL matching)."""
-    return None
+    index = get_index(current_app.config["INDEX_DIR"])
+    return index if index.exists() else None
 
 
 # -- the API ---------------------------------------------------------------------------------------
@@ -206,6 +213,40 @@ def get_opportunity(opportunity_id: int, query: NoQuery) -> OpportunityDetail:
             errors=[FieldError(field="opportunity_id", message="is not the id of a visible opportunity")],
         )
     return OpportunityDetail.from_detail(opportunity, _base_url())
+
+
+@operation(
+    "/match",
+    method="POST",
+    summary="Rank opportunities for a program profile",
+    description=(
+        "Send a program profile (the DESIGN.md contract: org_type, program_description, focus_areas, "
+        "populations, funding_need, budget_range …) and get open or forecasted opportunities with at "
+        "least a week left, best first, each with why it matched, the applicant-eligibility verdict "
+        "for the profile's org_type and the CVI programs it belongs to. Needs an API key."
+    ),
+    tag="matching",
+    query=MatchQuery,
+    body=ProfileInput,
+    response=MatchList,
+    auth="required",
+    errors=(400, 401, 413, 415, 429),
+)
+def match(query: MatchQuery, body: ProfileInput) -> MatchList:
+    filters = RankFilters(departments=query.department or None, cvi_only=query.cvi_only)
+    try:
+        matches = rank(
+            db_session(), body, filters=filters, limit=query.limit, offset=query.offset, method=query.method
+        )
+    except MatchingError as exc:
+        raise ApiProblem(400, str(exc), errors=[FieldError(field="body", message=str(exc))]) from None
+    base = _base_url()
+    return MatchList(
+        profile_id=body.id,
+        items=[MatchOut.from_match(m, base) for m in matches],
+        limit=query.limit,
+        offset=query.offset,
+    )
 
 
 @operation(

@@ -28,9 +28,14 @@ CLOSING_WINDOWS = (7, 30, 60, 90)
 
 
 class KeywordHitLike(Protocol):
-    opportunity_id: int
-    score: float
-    matched_terms: list[str]
+    """Read-only, so frozen hits (``matching.keyword.KeywordHit``) fit."""
+
+    @property
+    def opportunity_id(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def matched_terms(self) -> list[str]: ...
 
 
 class KeywordSearcher(Protocol):
