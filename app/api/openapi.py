@@ -91,7 +91,7 @@ def _parameters(op: Operation, defs: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": "If-None-Match",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "maxLength": 200},
+                "schema": {"type": "string"},
                 "description": "An ETag from an earlier response: 304 when nothing changed.",
             }
         )

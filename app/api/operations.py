@@ -59,6 +59,33 @@ def _is_list(annotation: Any) -> bool:
     return typing.get_origin(annotation) is list
 
 
+def _has_control(text: str) -> bool:
+    """NUL and other C0 controls (tab and newlines aside) are never meaningful in our parameters,
+    and PostgreSQL refuses NUL in text, so they are a 400 here rather than a 500 later."""
+    return any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text)
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ord(ch) >= 32 else "?" for ch in text)[:MAX_NAME_ECHO]
+
+
+def _control_path(value: Any, path: str) -> str | None:
+    """The dotted path of the first string in a JSON value holding a control character."""
+    if isinstance(value, str):
+        return path if _has_control(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _control_path(key, path) or _control_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return _printable(found) or "body"
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _control_path(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
 def parse_query(model: type[BaseModel]) -> BaseModel:
     """Query string → ``model``: lists may repeat or use commas; unknown or repeated names are errors."""
     fields = model.model_fields
@@ -67,10 +94,12 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     for name in request.args:
         values = request.args.getlist(name)
         info = fields.get(name)
-        if info is None:
-            errors.append(FieldError(field=name[:MAX_NAME_ECHO], message="is not a known parameter"))
+        if any(_has_control(v) for v in [name, *values]):
+            errors.append(FieldError(field=_printable(name), message="contains a control character"))
+        elif info is None:
+            errors.append(FieldError(field=_printable(name), message="is not a known parameter"))
         elif _is_list(info.annotation):
-            data[name] = [part for value in values for part in value.split(",") if part.strip()]
+            data[name] = [part for value in values for part in value.split(",")]
         elif len(values) > 1:
             errors.append(FieldError(field=name, message="is given more than once"))
         else:
@@ -109,6 +138,13 @@ def parse_json_body(model: type[BaseModel]) -> BaseModel:
             "The body is not valid JSON.",
             errors=[FieldError(field="body", message=f"{exc.msg} at line {exc.lineno} column {exc.colno}")],
         ) from None
+    bad = _control_path(data, "")
+    if bad is not None:
+        raise ApiProblem(
+            400,
+            "A text field holds a control character.",
+            errors=[FieldError(field=bad, message="contains a control character")],
+        )
     if not isinstance(data, dict):
         raise ApiProblem(
             400,

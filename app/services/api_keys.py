@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 KEY_SCHEME = "cvi"
 PREFIX_LENGTH = 10
 RATE_WINDOW_SECONDS = 60
+_PREFIX = re.compile(rf"[0-9a-f]{{{PREFIX_LENGTH}}}")
 
 
 class ApiKeyError(ValueError):
@@ -98,7 +100,7 @@ def revoke_key(session: Session, prefix_or_key: str, *, now: dt.datetime | None 
 
 def _prefix_of(key: str) -> str | None:
     parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_SCHEME or len(parts[1]) != PREFIX_LENGTH:
+    if len(parts) != 3 or parts[0] != KEY_SCHEME or not _PREFIX.fullmatch(parts[1]):
         return None
     return parts[1]
 

@@ -26,3 +26,9 @@ def test_unknown_parameter_on_an_operation_without_parameters(client: FlaskClien
 def test_index_links(client: FlaskClient) -> None:
     body = client.get("/api/v1/").get_json()
     assert body["openapi"] == "/api/v1/openapi.json" and body["docs"] == "/api/v1/docs"
+
+
+def test_control_characters_are_400_not_500(client: FlaskClient) -> None:
+    assert_problem(client.get("/api/v1/opportunities?eligibility=%00x"), 400, "eligibility")
+    assert_problem(client.get("/api/v1/agencies?department=D%00J"), 400, "department")
+    assert_problem(client.get("/api/v1/agencies", headers={"X-API-Key": "cvi_0000000000_x"}), 401, "X-API-Key")

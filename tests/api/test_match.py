@@ -59,3 +59,9 @@ def test_match_body_errors_name_the_field(
         "/api/v1/match", data=b'{"a": "\xff"}', headers=headers, content_type="application/json"
     )
     assert_problem(bad_utf8, 400, "body")
+
+
+def test_match_refuses_control_characters(client: FlaskClient, make_key: Callable[..., Any]) -> None:
+    _row, key = make_key()
+    body = dict(PROFILE, focus_areas=["outreach", "a\u0000b"])
+    assert_problem(client.post("/api/v1/match", json=body, headers={"X-API-Key": key}), 400, "focus_areas.1")
