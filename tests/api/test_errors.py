@@ -31,4 +31,5 @@ def test_index_links(client: FlaskClient) -> None:
 def test_control_characters_are_400_not_500(client: FlaskClient) -> None:
     assert_problem(client.get("/api/v1/opportunities?eligibility=%00x"), 400, "eligibility")
     assert_problem(client.get("/api/v1/agencies?department=D%00J"), 400, "department")
-    assert_problem(client.get("/api/v1/agencies", headers={"X-API-Key": "cvi_0000000000_x"}), 401, "X-API-Key")
+    bad_key = {"X-API-Key": "cvi_0000000000_x"}
+    assert_problem(client.get("/api/v1/agencies", headers=bad_key), 401, "X-API-Key")
