@@ -18,7 +18,9 @@ def _opp(**kw: object) -> Opportunity:
 
 
 def test_catalogue_listing_names_the_program() -> None:
-    result = cvi.score_opportunity(_opp(aln=["16.045"], description="Street outreach to stop shootings."), CATALOGUE)
+    result = cvi.score_opportunity(
+        _opp(aln=["16.045"], description="Street outreach to stop shootings."), CATALOGUE
+    )
     assert result.eligible
     assert any("16.045" in r and "CVI Initiative" in r for r in result.reasons)
     assert any("street outreach" in r for r in result.reasons)
@@ -26,14 +28,18 @@ def test_catalogue_listing_names_the_program() -> None:
 
 def test_keywords_alone_can_qualify() -> None:
     result = cvi.score_opportunity(
-        _opp(title="Violence interrupters", description="Hospital-based violence intervention after shootings."),
+        _opp(
+            title="Violence interrupters", description="Hospital-based violence intervention after shootings."
+        ),
         CATALOGUE,
     )
     assert result.eligible
 
 
 def test_traps_and_unrelated() -> None:
-    cancer = cvi.score_opportunity(_opp(title="Tumor signaling intervention research", description=""), CATALOGUE)
+    cancer = cvi.score_opportunity(
+        _opp(title="Tumor signaling intervention research", description=""), CATALOGUE
+    )
     assert not cancer.eligible
     assert cancer.reasons
     wildfire = cvi.score_opportunity(_opp(title="Wildfire defense", description="Reduce fuels."), CATALOGUE)

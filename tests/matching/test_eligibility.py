@@ -7,7 +7,9 @@ from matching.eligibility import assess
 
 
 def _opp(codes: list[str] | None = None, text: str | None = None, description: str = "") -> Opportunity:
-    return Opportunity(title="t", description=description, eligibility_codes=codes or [], eligible_applicants=text)
+    return Opportunity(
+        title="t", description=description, eligibility_codes=codes or [], eligible_applicants=text
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,7 +43,9 @@ def test_hospital_sentence_names_the_route() -> None:
 
 
 def test_state_formula_with_subgrants_is_partner_for_nonprofits() -> None:
-    opp = _opp(["00"], "States and territories only. States make subgrants to nonprofit victim service providers.")
+    opp = _opp(
+        ["00"], "States and territories only. States make subgrants to nonprofit victim service providers."
+    )
     result = assess(opp, "nonprofit")
     assert result.verdict == "partner"
     assert "subgrants" in (result.sentence or "")
@@ -79,7 +83,8 @@ def test_text_names_others_only() -> None:
 def test_sam_categories() -> None:
     text = (
         "SAM.gov applicant types: Local (includes State-designated Indian Tribes, excludes institutions of "
-        "higher education and hospitals; Private nonprofit institution/organization (includes institutions of "
+        "higher education and hospitals; Private nonprofit institution/organization (includes "
+        "institutions of "
         "higher education and hospitals)"
     )
     assert assess(_opp(text=text), "city government").verdict == "eligible"

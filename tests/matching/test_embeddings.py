@@ -47,8 +47,16 @@ def test_embed_only_new_or_changed(session: Session, model: Any) -> None:
     report = embeddings.embed_pending(session, encoder=again)
     assert report.embedded == 0 and again.texts == []  # nothing changed: nothing embedded
 
-    upsert(session, record(id="m-wildfire", source="fixture", agency="USDA", title="Community Wildfire Defense "
-                           "Planning", description="Now also pays for youth violence prevention crews."))
+    upsert(
+        session,
+        record(
+            id="m-wildfire",
+            source="fixture",
+            agency="USDA",
+            title="Community Wildfire Defense Planning",
+            description="Now also pays for youth violence prevention crews.",
+        ),
+    )
     session.commit()
     changed = CountingEncoder()
     report = embeddings.embed_pending(session, encoder=changed)
@@ -68,10 +76,34 @@ def test_same_text_reuses_vector(session: Session, model: Any) -> None:
     from app.services.opportunities import upsert
     from tests.factories import record
 
-    upsert(session, record(id="a", title="Same", description="Identical text", aln=[], eligibility_codes=[],
-                           categories=[], agency="DOJ", sub_agency=None, agency_name=None))
-    upsert(session, record(id="b", title="Same", description="Identical text", aln=[], eligibility_codes=[],
-                           categories=[], agency="DOJ", sub_agency=None, agency_name=None))
+    upsert(
+        session,
+        record(
+            id="a",
+            title="Same",
+            description="Identical text",
+            aln=[],
+            eligibility_codes=[],
+            categories=[],
+            agency="DOJ",
+            sub_agency=None,
+            agency_name=None,
+        ),
+    )
+    upsert(
+        session,
+        record(
+            id="b",
+            title="Same",
+            description="Identical text",
+            aln=[],
+            eligibility_codes=[],
+            categories=[],
+            agency="DOJ",
+            sub_agency=None,
+            agency_name=None,
+        ),
+    )
     session.commit()
     counting = CountingEncoder()
     embeddings.embed_pending(session, encoder=counting)

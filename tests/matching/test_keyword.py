@@ -113,7 +113,9 @@ def test_changed_record_is_reindexed(app: Flask, catalogue: Session) -> None:
     upsert(catalogue, record(id="x1", title="Bicycle lanes", description="Paint bicycle lanes."))
     catalogue.commit()
     assert index.search("bicycle")
-    upsert(catalogue, record(id="x1", title="Credible messenger grants", description="Mentoring by messengers."))
+    upsert(
+        catalogue, record(id="x1", title="Credible messenger grants", description="Mentoring by messengers.")
+    )
     catalogue.commit()
     assert index.search("bicycle") == []
     assert len(index.search("credible messenger")) == 1

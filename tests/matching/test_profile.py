@@ -36,7 +36,9 @@ def test_unknown_org_type_lists_the_allowed_ones() -> None:
 
 
 def test_org_type_spelling_is_forgiving() -> None:
-    profile = ProfileInput.parse({"org_type": "City_Government", "program_description": "street outreach for youth"})
+    profile = ProfileInput.parse(
+        {"org_type": "City_Government", "program_description": "street outreach for youth"}
+    )
     assert str(profile.org_type) == "city government"
 
 
@@ -45,7 +47,11 @@ def test_huge_text_is_refused_with_limits() -> None:
         ProfileInput.parse({"org_type": "nonprofit", "program_description": "word " * MAX_DESCRIPTION_CHARS})
     with pytest.raises(MatchingError, match="30 or fewer"):
         ProfileInput.parse(
-            {"org_type": "nonprofit", "program_description": "street outreach work", "focus_areas": ["x"] * 31}
+            {
+                "org_type": "nonprofit",
+                "program_description": "street outreach work",
+                "focus_areas": ["x"] * 31,
+            }
         )
 
 
@@ -56,8 +62,12 @@ def test_not_an_object() -> None:
 
 def test_from_model(session) -> None:  # type: ignore[no-untyped-def]
     stored = ProgramProfile(
-        external_id="p-1", name="Outreach", org_type="nonprofit", program_description="Street outreach "
-        "and violence interruption for young men", focus_areas=["street outreach"], populations=[],
+        external_id="p-1",
+        name="Outreach",
+        org_type="nonprofit",
+        program_description="Street outreach and violence interruption for young men",
+        focus_areas=["street outreach"],
+        populations=[],
     )
     session.add(stored)
     session.flush()

@@ -41,8 +41,9 @@ def test_explanation(loaded: Session) -> None:
     assert "outreach" in exp.matched_terms
     assert exp.passage and "outreach" in exp.passage.lower()
     assert exp.eligibility.verdict == "eligible" and "501(c)(3)" in (exp.eligibility.sentence or "")
-    assert exp.cvi_programs == [{"slug": "t-cvipi", "name": "Community Violence Intervention Test Initiative",
-                                 "aln": "16.045"}]
+    assert exp.cvi_programs == [
+        {"slug": "t-cvipi", "name": "Community Violence Intervention Test Initiative", "aln": "16.045"}
+    ]
     assert exp.days_left == (dt.date(2027, 3, 1) - TODAY).days
     assert any("16.045" in r for r in exp.cvi_reasons)
     assert exp.as_dict()["eligibility"]["verdict"] == "eligible"
@@ -93,7 +94,9 @@ def test_curation(loaded: Session) -> None:
     reentry = loaded.scalar(select(Opportunity).where(Opportunity.source_id == "m-reentry"))
     outreach = loaded.scalar(select(Opportunity).where(Opportunity.source_id == "m-outreach"))
     assert reentry is not None and outreach is not None
-    before = {m.opportunity.source_id: m.score for m in rank(loaded, profile, filters=EVERYTHING, today=TODAY)}
+    before = {
+        m.opportunity.source_id: m.score for m in rank(loaded, profile, filters=EVERYTHING, today=TODAY)
+    }
     reentry.featured = True
     outreach.hidden = True
     mark_changed(loaded, [reentry.id, outreach.id])
@@ -131,7 +134,11 @@ def test_bad_arguments(loaded: Session) -> None:
     with pytest.raises(MatchingError, match="limit"):
         rank(loaded, profile, limit=0)
     with pytest.raises(MatchingError, match="close_after"):
-        rank(loaded, profile, filters=RankFilters(close_after=dt.date(2027, 1, 2), close_before=dt.date(2027, 1, 1)))
+        rank(
+            loaded,
+            profile,
+            filters=RankFilters(close_after=dt.date(2027, 1, 2), close_before=dt.date(2027, 1, 1)),
+        )
 
 
 def test_parse_budget() -> None:

@@ -22,8 +22,16 @@ def _opportunity(**kw: object) -> Opportunity:
 def test_document_text_has_every_part() -> None:
     programs = {"16.045": ProgramRef("cvipi", "CVI Initiative", "16.045", "Community-Based Violence")}
     text = document_text(_opportunity(), programs)
-    for part in ("Violence Interruption Awards", "street outreach", "DOJ", "16.045", "CVI Initiative",
-                 "Nonprofits having a 501(c)(3)", "Nonprofits and cities", "Law, Justice and Legal Services"):
+    for part in (
+        "Violence Interruption Awards",
+        "street outreach",
+        "DOJ",
+        "16.045",
+        "CVI Initiative",
+        "Nonprofits having a 501(c)(3)",
+        "Nonprofits and cities",
+        "Law, Justice and Legal Services",
+    ):
         assert part in text
 
 
@@ -33,7 +41,9 @@ def test_document_text_without_catalogue() -> None:
 
 
 def test_passages_fit_the_model() -> None:
-    long = " ".join(f"Sentence number {i} talks about outreach and jobs for young people." for i in range(200))
+    long = " ".join(
+        f"Sentence number {i} talks about outreach and jobs for young people." for i in range(200)
+    )
     chunks = passages(long)
     assert len(chunks) > 5
     assert all(len(c.split()) <= PASSAGE_WORDS for c in chunks)
