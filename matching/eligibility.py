@@ -163,6 +163,8 @@ def assess(opportunity: Opportunity, org_type: OrgType | str) -> Verdict:
     by_text = _from_text(text, kind) if text else None
     if by_text is not None and by_text.verdict in ("eligible", "partner"):
         return by_text
+    if by_codes is not None and by_codes.verdict == "partner":
+        return by_codes
     if by_codes is not None and by_codes.verdict == "not eligible":
         # Codes are authoritative, but "25 others" means the text decides.
         if "25" in codes and by_text is not None:

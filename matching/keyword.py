@@ -129,6 +129,8 @@ class KeywordIndex:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._searcher: Any = None
+        self._ix: Any = None
+        self._generation = -1
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -196,6 +198,7 @@ class KeywordIndex:
         except BaseException:
             writer.cancel()
             raise
+        self._reset_searcher()
         return indexed, removed
 
     @staticmethod
@@ -220,14 +223,19 @@ class KeywordIndex:
             self._searcher = None
 
     def searcher(self) -> Any:
-        """A searcher reused across queries; refreshed when the index changed on disk."""
+        """A searcher reused across queries; reopened when the index on disk has a newer generation
+        (written by this process or another one)."""
         with self._lock:
-            if self._searcher is None:
-                if not self.exists():
-                    return None
-                self._searcher = windex.open_dir(str(self.path)).searcher(weighting=BM25F())
-            else:
-                self._searcher = self._searcher.refresh()
+            if self._searcher is not None:
+                if self._ix.latest_generation() == self._generation:
+                    return self._searcher
+                self._searcher.close()
+                self._searcher = None
+            if not self.exists():
+                return None
+            self._ix = windex.open_dir(str(self.path))
+            self._generation = self._ix.latest_generation()
+            self._searcher = self._ix.searcher(weighting=BM25F())
             return self._searcher
 
     def search(
