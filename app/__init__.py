@@ -20,14 +20,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    from app import cli, db, extensions, logs
+    import matching
+    from app import api, cli, cli_crawl, db, extensions, logs
     from app.views import home
 
     logs.init_app(app)
     db.init_app(app)
     extensions.init_app(app)
     cli.init_app(app)
-    __import__("app.cli_crawl", fromlist=["init_app"]).init_app(app)
+    cli_crawl.init_app(app)
+    matching.init_app(app)
     app.register_blueprint(home.bp)
+    api.init_app(app)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app

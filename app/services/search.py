@@ -28,9 +28,14 @@ CLOSING_WINDOWS = (7, 30, 60, 90)
 
 
 class KeywordHitLike(Protocol):
-    opportunity_id: int
-    score: float
-    matched_terms: list[str]
+    """Read-only, so frozen hits (``matching.keyword.KeywordHit``) fit."""
+
+    @property
+    def opportunity_id(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def matched_terms(self) -> list[str]: ...
 
 
 class KeywordSearcher(Protocol):
@@ -208,11 +213,19 @@ def search(
             )
 
     where = and_(*base, *conditions.values())
-    total = session.scalar(select(func.count()).select_from(Opportunity).where(where)) or 0
-    statement = select(Opportunity).where(where)
-    statement = _order(statement, params.sort, scores)
-    statement = statement.limit(params.per_page).offset((params.page - 1) * params.per_page)
-    items = list(session.scalars(statement))
+    offset = (params.page - 1) * params.per_page
+    if scores and params.sort == "relevance":
+        # Rank the (at most KEYWORD_CANDIDATES) filtered ids in Python: an SQL CASE over thousands
+        # of ids costs far more than sorting them here and loading one page.
+        allowed = list(session.scalars(select(Opportunity.id).where(where)))
+        total = len(allowed)
+        page_ids = sorted(allowed, key=lambda i: (-scores[i], i))[offset : offset + params.per_page]
+        rows = {o.id: o for o in session.scalars(select(Opportunity).where(Opportunity.id.in_(page_ids)))}
+        items = [rows[i] for i in page_ids if i in rows]
+    else:
+        total = session.scalar(select(func.count()).select_from(Opportunity).where(where)) or 0
+        statement = _order(select(Opportunity).where(where), params.sort, scores)
+        items = list(session.scalars(statement.limit(params.per_page).offset(offset)))
     facets = _facets(session, params, base, conditions, today) if with_facets else {}
     return SearchResult(params, items, total, facets, matched, exact)
 
