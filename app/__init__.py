@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     extensions.init_app(app)
     cli.init_app(app)
+    __import__("matching").init_app(app)  # matching: reindex command, index kept in step
     app.register_blueprint(home.bp)
     from app.views import auth, errors, opportunities, organization, profiles, search, tracking  # site
     from app import templating  # site
