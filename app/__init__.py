@@ -29,8 +29,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     __import__("matching").init_app(app)  # matching: reindex command, index kept in step
     app.register_blueprint(home.bp)
-    from app.views import auth, errors, opportunities, organization, profiles, search, tracking  # site
     from app import templating  # site
+    from app.views import auth, errors, opportunities, organization, profiles, search, tracking  # site
 
     templating.init_app(app)  # site
     errors.init_app(app)  # site

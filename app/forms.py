@@ -34,7 +34,8 @@ class SignUpForm(FlaskForm):
     org_type = SelectField("Kind of organization", choices=[("", "Choose one"), *ORG_TYPE_CHOICES])
     password = PasswordField("Password", validators=NEW_PASSWORD)
     confirm = PasswordField(
-        "Password again", validators=[DataRequired("Type the password again."), EqualTo("password", "The passwords differ.")]
+        "Password again",
+        validators=[DataRequired("Type the password again."), EqualTo("password", "The passwords differ.")],
     )
 
 
@@ -97,7 +98,7 @@ class ProfileForm(FlaskForm):
     focus_areas = StringField(
         "Focus areas",
         validators=[Optional(), Length(max=1000)],
-        description="Separate with commas, for example: street outreach, hospital-based intervention, reentry",
+        description="Separate with commas, e.g. street outreach, hospital-based intervention, reentry",
     )
     populations = StringField(
         "Who it serves",
@@ -112,7 +113,7 @@ class ProfileForm(FlaskForm):
     budget_range = StringField(
         "Budget range",
         validators=[Optional(), Length(max=120)],
-        description="For example: $250,000–$1,000,000 a year",
+        description="For example: $250,000 to $1,000,000 a year",
     )
 
 

@@ -51,7 +51,7 @@ def days_left(value: dt.date | None, today: dt.date | None = None) -> int | None
 
 
 def countdown(value: dt.date | None, today: dt.date | None = None) -> str:
-    """"closes in 12 days", "closes today", "closed 3 days ago"."""
+    """ "closes in 12 days", "closes today", "closed 3 days ago"."""
     left = days_left(value, today)
     if left is None:
         return "no close date announced"

@@ -18,7 +18,9 @@ def deadlines(opportunity: Opportunity) -> list[tuple[dt.date, str]]:
         name = "Grants.gov deadline" if opportunity.second_close_date else "Application deadline"
         found.append((opportunity.close_date, name))
     if opportunity.second_close_date is not None:
-        found.append((opportunity.second_close_date, opportunity.second_close_date_label or "Second deadline"))
+        found.append(
+            (opportunity.second_close_date, opportunity.second_close_date_label or "Second deadline")
+        )
     return found
 
 

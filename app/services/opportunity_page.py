@@ -23,17 +23,29 @@ from app.models import (
 #: Fields whose old and new values are too long to show side by side.
 LONG_FIELDS = {"description", "description_html", "eligible_applicants", "contact"}
 MONEY_FIELDS = {"award_floor", "award_ceiling", "total_funding"}
-DATE_FIELDS = {"post_date", "close_date", "second_close_date", "archive_date", "forecast_post_date",
-               "forecast_award_date"}  # fmt: skip
-CODE_FIELDS = {"eligibility_codes": "eligibility", "funding_instruments": "instrument", "categories": "category",
-               "status": "status", "agency": "department", "department": "department"}  # fmt: skip
+DATE_FIELDS = {
+    "post_date",
+    "close_date",
+    "second_close_date",
+    "archive_date",
+    "forecast_post_date",
+    "forecast_award_date",
+}
+CODE_FIELDS = {
+    "eligibility_codes": "eligibility",
+    "funding_instruments": "instrument",
+    "categories": "category",
+    "status": "status",
+    "agency": "department",
+    "department": "department",
+}
 
 
 class NotFound(LookupError):
     """No opportunity the viewer may see."""
 
 
-class Merged(Exception):  # noqa: N818 - it is a redirect, not an error
+class Merged(Exception):
     """The opportunity was merged into another; ``target_id`` is where it lives now."""
 
     def __init__(self, target_id: int) -> None:
@@ -110,7 +122,9 @@ def history(session: Session, opportunity_id: int) -> list[HistoryEntry]:
     )
     entries = []
     for version in versions:
-        entry = HistoryEntry(version.changed_at, version.source, kept_curated=list(version.kept_curated or []))
+        entry = HistoryEntry(
+            version.changed_at, version.source, kept_curated=list(version.kept_curated or [])
+        )
         for name in version.changed_fields or sorted(version.changes or {}):
             change = (version.changes or {}).get(name) or {}
             if name == "vanished":
@@ -120,7 +134,9 @@ def history(session: Session, opportunity_id: int) -> list[HistoryEntry]:
             if name in LONG_FIELDS:
                 entry.changes.append(Change(name, label, None, None))
             else:
-                entry.changes.append(Change(name, label, _format(name, change.get("old")), _format(name, change.get("new"))))
+                entry.changes.append(
+                    Change(name, label, _format(name, change.get("old")), _format(name, change.get("new")))
+                )
         entries.append(entry)
     return entries
 

@@ -92,7 +92,9 @@ def accept_invite(
         if current is None or current.id != existing.id:
             raise AccountError(f"Sign in as {invite.email} to accept this invitation.")
         existing.organization = invite.organization
-        log.info("joined organization", extra={"user_id": existing.id, "organization_id": invite.organization.id})
+        log.info(
+            "joined organization", extra={"user_id": existing.id, "organization_id": invite.organization.id}
+        )
         return existing
     if current is not None:
         raise AccountError(f"This invitation is for {invite.email}. Sign out to accept it as that person.")

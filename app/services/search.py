@@ -330,5 +330,6 @@ def agency_names(session: Session, codes: Sequence[str]) -> dict[str, str]:
         .group_by(Opportunity.sub_agency)
     ):
         names[str(code)] = str(name)
-    names.update({str(c): str(n) for c, n in session.execute(select(Agency.code, Agency.name).where(Agency.code.in_(list(codes))))})
+    agencies = session.execute(select(Agency.code, Agency.name).where(Agency.code.in_(list(codes))))
+    names.update({str(code): str(name) for code, name in agencies})
     return names

@@ -55,7 +55,9 @@ def track(session: Session, organization_id: int, opportunity_id: int, user: Use
     )
     session.add(row)
     session.flush()
-    log.info("opportunity tracked", extra={"organization_id": organization_id, "opportunity_id": opportunity_id})
+    log.info(
+        "opportunity tracked", extra={"organization_id": organization_id, "opportunity_id": opportunity_id}
+    )
     return row
 
 
@@ -104,7 +106,11 @@ def _next_deadline(tracked: TrackedOpportunity, opportunity: Opportunity, today:
 
 
 def pipeline(
-    session: Session, organization_id: int, *, today: dt.date | None = None, stage: PipelineStage | None = None
+    session: Session,
+    organization_id: int,
+    *,
+    today: dt.date | None = None,
+    stage: PipelineStage | None = None,
 ) -> list[TrackedRow]:
     """The organization's tracked opportunities, next deadline first (past and undated last)."""
     today = today or dt.date.today()
@@ -116,9 +122,7 @@ def pipeline(
     )
     if stage is not None:
         statement = statement.where(TrackedOpportunity.stage == stage)
-    rows = [
-        TrackedRow(t, o, u, _next_deadline(t, o, today)) for t, o, u in session.execute(statement).all()
-    ]
+    rows = [TrackedRow(t, o, u, _next_deadline(t, o, today)) for t, o, u in session.execute(statement).all()]
 
     def key(row: TrackedRow) -> tuple[int, int, int]:
         if row.next_deadline is None:
@@ -147,9 +151,7 @@ class CalendarDay:
     events: list[tuple[str, TrackedRow]] = field(default_factory=list)
 
 
-def month(
-    session: Session, organization_id: int, year: int, month_number: int
-) -> list[list[CalendarDay]]:
+def month(session: Session, organization_id: int, year: int, month_number: int) -> list[list[CalendarDay]]:
     """Weeks (Monday first) of one month with each tracked deadline on its day."""
     if not 1 <= month_number <= 12 or not 1900 <= year <= 2200:
         raise TrackingError("Choose a month between 1900 and 2200.")
@@ -164,7 +166,10 @@ def month(
     for week in cal.Calendar(firstweekday=0).monthdatescalendar(year, month_number):
         weeks.append(
             [
-                CalendarDay(day if day.month == month_number else None, by_day.get(day, []) if day.month == month_number else [])
+                CalendarDay(
+                    day if day.month == month_number else None,
+                    by_day.get(day, []) if day.month == month_number else [],
+                )
                 for day in week
             ]
         )

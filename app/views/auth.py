@@ -12,7 +12,7 @@ from app.db import db_session
 from app.forms import ResetPasswordForm, ResetRequestForm, SignInForm, SignUpForm
 from app.mail import MailError, send_email
 from app.models import OrgType
-from app.services import authentication, organizations
+from app.services import authentication, organizations, ratelimit
 from app.services.accounts import AccountError, find_user
 from app.views.common import client_ip, safe_next
 
@@ -54,7 +54,9 @@ def sign_in() -> str | Response | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         session = db_session()
-        outcome = authentication.sign_in(session, form.email.data or "", form.password.data or "", client_ip())
+        outcome = authentication.sign_in(
+            session, form.email.data or "", form.password.data or "", client_ip()
+        )
         session.commit()
         if outcome.user is not None:
             login_user(outcome.user)
@@ -79,7 +81,9 @@ def reset_request() -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         session = db_session()
         email = (form.email.data or "").strip().lower()
-        decision = authentication.ratelimit.hit(session, f"reset:{client_ip()}", limit=10, window_seconds=3600)
+        decision = ratelimit.hit(
+            session, f"reset:{client_ip()}", limit=10, window_seconds=3600
+        )
         user = find_user(session, email) if decision.allowed else None
         session.commit()
         if user is not None and user.active:

@@ -28,7 +28,9 @@ def _render(error: HTTPException) -> Response | tuple[str, int]:
         response = jsonify({"error": TITLES.get(code, error.name), "message": message, "status": code})
         response.status_code = code
         return response
-    return render_template("errors/error.html", code=code, title=TITLES.get(code, error.name), message=message), code
+    return render_template(
+        "errors/error.html", code=code, title=TITLES.get(code, error.name), message=message
+    ), code
 
 
 def init_app(app: Flask) -> None:

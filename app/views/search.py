@@ -10,7 +10,16 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
@@ -30,9 +39,7 @@ from app.services.search import (
 bp = Blueprint("search", __name__)
 
 LIST_FIELDS = ("department", "sub_agency", "status", "eligibility", "instrument", "category")
-SCALAR_FIELDS = tuple(
-    name for name in SearchParams.model_fields if name not in LIST_FIELDS
-)
+SCALAR_FIELDS = tuple(name for name in SearchParams.model_fields if name not in LIST_FIELDS)
 SORTS = {
     "relevance": "Best match",
     "close_date": "Close date, soonest first",
