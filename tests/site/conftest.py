@@ -26,7 +26,7 @@ def catalogue(session: Session) -> dict[str, int]:
 @pytest.fixture(autouse=True)
 def _fresh_login_per_request(app: Flask) -> Iterator[None]:
     """Tests hold an app context open (the ``session`` fixture), which Flask reuses for requests, so
-    Flask-Login's user and Flask-WTF's token cached in ``g`` would leak from one request (and client) to the next."""
+    Flask-Login's user and Flask-WTF's token cached in ``g`` would leak between requests and clients."""
     from flask import g, request_started
 
     def forget(sender: Flask, **_extra: object) -> None:

@@ -32,7 +32,9 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     return match.group(1) or match.group(2)
 
 
-def post(client: FlaskClient, url: str, data: dict[str, Any] | None = None, *, form_page: str | None = None) -> Any:
+def post(
+    client: FlaskClient, url: str, data: dict[str, Any] | None = None, *, form_page: str | None = None
+) -> Any:
     """POST with the token of ``form_page`` (default: the page itself)."""
     token = csrf_token(client, form_page or url)
     return client.post(url, data={"csrf_token": token, **(data or {})})
@@ -132,7 +134,7 @@ def smtp_server() -> Iterator[Mailbox]:
     mailbox = Mailbox("127.0.0.1", free_port())
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             with mailbox.lock:
                 mailbox.messages.append(message_from_bytes(envelope.content))
             return "250 OK"

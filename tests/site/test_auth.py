@@ -36,7 +36,9 @@ def test_sign_up_creates_user_and_organization_and_signs_in(client: FlaskClient,
     assert user.email == "writer@ovp.example.gov" and user.password_hash != PASSWORD
     assert verify_password(user, PASSWORD)
     org = session.get(Organization, user.organization_id)
-    assert org is not None and org.name == "Office of Violence Prevention" and org.org_type == "city government"
+    assert (
+        org is not None and org.name == "Office of Violence Prevention" and org.org_type == "city government"
+    )
     assert client.get("/profiles").status_code == 200
 
 
@@ -46,7 +48,9 @@ def test_sign_up_validation_messages(client: FlaskClient, session: Session) -> N
     assert response.status_code == 400
     assert "Enter an email address." in html and "The passwords differ." in html
     assert 'aria-invalid="true"' in html
-    short = post(client, "/sign-up", {"email": "a@b.org", "organization": "X", "password": "short", "confirm": "short"})
+    short = post(
+        client, "/sign-up", {"email": "a@b.org", "organization": "X", "password": "short", "confirm": "short"}
+    )
     assert short.status_code == 400 and "at least 10 characters" in short.get_data(as_text=True)
     assert session.query(User).count() == 0
 
@@ -66,7 +70,9 @@ def test_csrf_token_is_required(client: FlaskClient, make_user, session: Session
     user = make_user()
     response = client.post("/sign-in", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 400
-    response = client.post("/sign-in", data={"email": user.email, "password": PASSWORD, "csrf_token": "forged"})
+    response = client.post(
+        "/sign-in", data={"email": user.email, "password": PASSWORD, "csrf_token": "forged"}
+    )
     assert response.status_code == 400
 
 
@@ -84,7 +90,9 @@ def test_sign_in_and_out(client: FlaskClient, make_user) -> None:
 
 def test_sign_in_never_redirects_off_site(client: FlaskClient, make_user) -> None:
     user = make_user()
-    response = post(client, "/sign-in", {"email": user.email, "password": PASSWORD, "next": "https://evil.example"})
+    response = post(
+        client, "/sign-in", {"email": user.email, "password": PASSWORD, "next": "https://evil.example"}
+    )
     assert response.headers["Location"] == "/search"
 
 
@@ -109,7 +117,9 @@ def test_account_locks_after_repeated_failures(session: Session, make_user) -> N
     session.commit()
     locked = authentication.sign_in(session, user.email, PASSWORD, "10.1.1.1", now=start)
     assert locked.user is None and locked.limited and "locked" in (locked.message or "")
-    later = authentication.sign_in(session, user.email, PASSWORD, "10.1.1.2", now=start + dt.timedelta(minutes=16))
+    later = authentication.sign_in(
+        session, user.email, PASSWORD, "10.1.1.2", now=start + dt.timedelta(minutes=16)
+    )
     assert later.user is not None
 
 
@@ -129,7 +139,9 @@ def test_reset_password_by_email(client: FlaskClient, make_user, mailbox: Mailbo
     assert again.status_code == 400 and "already been used" in again.get_data(as_text=True)
 
 
-def test_reset_for_unknown_email_says_the_same_and_sends_nothing(client: FlaskClient, mailbox: Mailbox) -> None:
+def test_reset_for_unknown_email_says_the_same_and_sends_nothing(
+    client: FlaskClient, mailbox: Mailbox
+) -> None:
     response = post(client, "/reset", {"email": "nobody@example.org"})
     assert response.status_code == 302
     follow = client.get("/sign-in").get_data(as_text=True)

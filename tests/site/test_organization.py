@@ -24,7 +24,9 @@ def test_invite_new_colleague_creates_account_in_organization(
 ) -> None:
     me = make_user("lead@ovp.example.gov")
     login(me)
-    response = post(client, "/organization/invite", {"email": "colleague@ovp.example.gov"}, form_page="/organization")
+    response = post(
+        client, "/organization/invite", {"email": "colleague@ovp.example.gov"}, form_page="/organization"
+    )
     assert response.status_code == 302
     message = mailbox.wait_for(1)[0]
     assert message["To"] == "colleague@ovp.example.gov" and "invited you" in message["Subject"]
