@@ -60,4 +60,4 @@ def delete(session: Session, user_id: int, saved_id: int) -> bool:
 
 
 def query_string(saved: SavedSearch) -> str:
-    return urlencode(saved.query or {}, doseq=True)
+    return urlencode(sorted((saved.query or {}).items()), doseq=True)
