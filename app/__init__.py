@@ -21,16 +21,27 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     import matching
-    from app import api, cli, cli_crawl, db, extensions, logs
-    from app.views import home
+    from app import api, cli, cli_crawl, db, extensions, logs, templating
+    from app.views import auth, errors, home, opportunities, organization, profiles, search, tracking
 
     logs.init_app(app)
     db.init_app(app)
     extensions.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
     cli.init_app(app)
     cli_crawl.init_app(app)
     matching.init_app(app)
-    app.register_blueprint(home.bp)
+    for blueprint in (
+        home.bp,
+        auth.bp,
+        organization.bp,
+        search.bp,
+        opportunities.bp,
+        profiles.bp,
+        tracking.bp,
+    ):
+        app.register_blueprint(blueprint)
     api.init_app(app)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app
