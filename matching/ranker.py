@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from app.models import Opportunity, OrgType, PassageEmbedding
 from matching import embeddings
 from matching.eligibility import CODE_ORG_TYPES, Verdict, assess
-from matching.keyword import KeywordHit, get_index, safe_query
+from matching.keyword import KeywordHit, ParsedQuery, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
 from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
 
@@ -176,7 +176,7 @@ def rank(
             )
             matches = _score(session, profile, candidates, filters, today, method)
     page = matches[offset : offset + limit]
-    _explain(session, page, candidates, query_vector, matrix, profile.org_type)
+    _explain(session, page, query_vector, matrix, profile.org_type, parsed)
     return [m for m, _c in page]
 
 
@@ -195,7 +195,7 @@ def _retrieve(
     session: Session,
     profile: ProfileInput,
     text: str,
-    parsed: Any,
+    parsed: ParsedQuery,
     method: str,
     depth: int,
     allowed: set[int] | None,
@@ -430,10 +430,10 @@ def budget_fits(opportunity: Opportunity, budget: tuple[float, float]) -> bool:
 def _explain(
     session: Session,
     page: Sequence[tuple[Match, _Candidate]],
-    candidates: Mapping[int, _Candidate],
     query_vector: np.ndarray | None,
     matrix: embeddings.VectorMatrix | None,
     org_type: OrgType,
+    parsed: ParsedQuery,
 ) -> None:
     if not page:
         return
@@ -458,6 +458,9 @@ def _explain(
         opp = match.opportunity
         exp = match.explanation
         refs = _programs(opp, programs)
+        if not exp.matched_terms:
+            names = " ".join(r.name for r in refs)
+            exp.matched_terms = parsed.matched_terms(f"{opp.title} {opp.description or ''} {names}")[:8]
         exp.cvi_programs = [{"slug": r.slug, "name": r.name, "aln": r.aln} for r in refs]
         passage = texts.get(rows.get(opp.id, -1))
         exp.passage = _best_sentences(passage, exp.matched_terms) if passage else _lead(opp)
