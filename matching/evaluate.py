@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOGUE = ROOT / "seeds" / "cvi_programs.json"
 TOP = 50
+METHODS = ("keyword", "semantic", "hybrid")
 RELEVANT = 2
 
 
@@ -117,7 +118,7 @@ def temporary_store(catalogue: Path | None) -> Iterator[tuple[Any, Any, str]]:
                 app.extensions["database"].engine.dispose()
 
 
-def load_opportunities(session: Any, index_dir: str, path: Path, say: Any) -> None:
+def load_opportunities(session: Any, index_dir: str, path: Path, say: Any, encoder: Any = None) -> None:
     from app.services.transfer import import_lines
     from matching.sync import reindex
 
@@ -126,7 +127,7 @@ def load_opportunities(session: Any, index_dir: str, path: Path, say: Any) -> No
     for error in report.errors:
         say(f"{path}:{error.line}: skipped: {error.message}")
     say(f"loaded {report.result.new + report.result.updated + report.result.unchanged} opportunities")
-    reindex(session, index_dir, full=True, say=say)
+    reindex(session, index_dir, full=True, say=say, encoder=encoder)
 
 
 def read_profiles(path: Path) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ CVI right after the commit that changed them. Embedding them waits for ``flask r
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -39,8 +40,12 @@ FIELD_BOOSTS = {
     "eligibility": 0.3,
     "categories": 0.5,
 }
-SEARCH_FIELDS = ("title", "programs", "body", "agency", "categories")
-MAX_QUERY_TERMS = 40
+SEARCH_FIELDS = ("title", "programs", "body")
+#: Stems searched per query (the most informative of the profile's words).
+MAX_QUERY_TERMS = 24
+MAX_PHRASES = 6
+#: Stems in more than this share of documents say nothing about a match.
+COMMON_SHARE = 0.5
 WHOOSH_WORDS = frozenset({"and", "or", "not", "andnot", "andmaybe", "to"})
 
 
@@ -65,14 +70,53 @@ class KeywordHit:
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    """A user's text as a query that cannot fail: stems with weights, phrases, and the words behind them."""
+    """A user's text as something that cannot fail to search: stems with counts, and phrases.
 
-    query: wq.Query | None
+    The Whoosh query is built against the index (``build``) so that only the most informative
+    stems are searched: a long profile stays fast on a large index.
+    """
+
+    counts: dict[str, int]
     words_by_stem: dict[str, str]
+    phrases: tuple[tuple[str, ...], ...] = ()
 
     @property
     def empty(self) -> bool:
-        return self.query is None
+        return not self.counts and not self.phrases
+
+    def build(self, searcher: Any = None, max_terms: int | None = None) -> wq.Query | None:
+        """An OR query over the boosted fields: the ``max_terms`` stems with the best count times idf."""
+        if self.empty:
+            return None
+        max_terms = max_terms or MAX_QUERY_TERMS
+        weights: dict[str, float] = {}
+        total = int(searcher.doc_count()) if searcher is not None else 0
+        for stem, count in self.counts.items():
+            if searcher is not None and total:
+                df = max(searcher.doc_frequency(f, stem) for f in SEARCH_FIELDS)
+                if df == 0 or (df > COMMON_SHARE * total and total > 50):
+                    continue
+                idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
+            else:
+                idf = 1.0
+            weights[stem] = min(count, 5) * idf
+        ranked = sorted(weights, key=lambda s: (-weights[s], s))[:max_terms]
+        clauses: list[wq.Query] = []
+        for stem in ranked:
+            boost = 1.0 + 0.25 * min(self.counts[stem] - 1, 4)
+            for name in SEARCH_FIELDS:
+                clauses.append(wq.Term(name, stem, boost=boost))
+        for stems in self.phrases:
+            for name in ("title", "body"):
+                clauses.append(wq.Phrase(name, list(stems), boost=1.5))
+        return wq.Or(clauses) if clauses else None
+
+    def matched_terms(self, text: str) -> list[str]:
+        """The query's words that occur (stemmed) in ``text``, most repeated in the query first."""
+        present = {stem for stem, _w in _stems(text)}
+        found = [s for s in self.counts if s in present]
+        found.sort(key=lambda s: (-self.counts[s], s))
+        return [self.words_by_stem[s] for s in found]
 
 
 def _stems(text: str) -> list[tuple[str, str]]:
@@ -87,13 +131,12 @@ def _stems(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def safe_query(text: str, phrases: Sequence[str] = (), *, max_terms: int = MAX_QUERY_TERMS) -> ParsedQuery:
-    """Parse free text into an OR query over the boosted fields; never raises.
+def safe_query(text: str, phrases: Sequence[str] = ()) -> ParsedQuery:
+    """Parse free text into a query that never raises on user input.
 
-    Quotes, colons, parentheses and operators are treated as text, not syntax: a user's words are
-    stemmed and OR-ed (BM25F ranks documents matching more of them higher); the most frequent
-    ``max_terms`` stems are kept so a long profile stays fast. Quoted strings and ``phrases``
-    (e.g. focus areas) also count as phrases.
+    Quotes, colons, parentheses and operators are treated as text, not syntax: words are stemmed
+    and OR-ed (BM25F ranks documents matching more of them higher). Quoted strings and ``phrases``
+    (e.g. focus areas) of 2-5 words also count as phrases.
     """
     try:
         text = str(text or "")[:20_000]
@@ -102,24 +145,15 @@ def safe_query(text: str, phrases: Sequence[str] = (), *, max_terms: int = MAX_Q
         for stem, word in _stems(text):
             counts[stem] = counts.get(stem, 0) + 1
             words.setdefault(stem, word)
-        ranked = sorted(counts, key=lambda s: (-counts[s], s))[:max_terms]
-        clauses: list[wq.Query] = []
-        for stem in ranked:
-            boost = 1.0 + 0.25 * min(counts[stem] - 1, 4)
-            for name in SEARCH_FIELDS:
-                clauses.append(wq.Term(name, stem, boost=boost))
-        quoted = re.findall(r'"([^"]+)"', text)
-        for phrase in [*quoted, *phrases][:20]:
-            stems = [s for s, _ in _stems(phrase)]
-            if 2 <= len(stems) <= 5:
-                for name in ("title", "body"):
-                    clauses.append(wq.Phrase(name, stems, boost=1.5))
-        if not clauses:
-            return ParsedQuery(None, {})
-        return ParsedQuery(wq.Or(clauses), words)
+        found: list[tuple[str, ...]] = []
+        for phrase in [*re.findall(r'"([^"]+)"', text), *phrases][:MAX_PHRASES]:
+            stems = tuple(s for s, _ in _stems(phrase))
+            if 2 <= len(stems) <= 5 and stems not in found:
+                found.append(stems)
+        return ParsedQuery(counts, words, tuple(found))
     except Exception:  # pragma: no cover - defensive: user text must never raise
-        log.exception("query parsing failed", extra={"text": text[:200]})
-        return ParsedQuery(None, {})
+        log.exception("query parsing failed", extra={"text": str(text)[:200]})
+        return ParsedQuery({}, {})
 
 
 class KeywordIndex:
@@ -146,12 +180,18 @@ class KeywordIndex:
     def _writer(self, ix: Any) -> Any:
         return ix.writer(timeout=60.0, delay=0.1)
 
-    def rebuild(self, session: Session, progress: Callable[[int, int], None] | None = None) -> int:
-        """Index every visible opportunity from scratch; returns how many were indexed."""
+    def rebuild(
+        self, session: Session, progress: Callable[[int, int], None] | None = None, *, procs: int = 1
+    ) -> int:
+        """Index every visible opportunity from scratch; returns how many were indexed.
+
+        ``procs=2`` builds with two processes (about 2.5x faster on two cores); don't run it beside
+        an embedding job.
+        """
         programs = load_programs_by_aln(session)
         ids = list(session.scalars(visible_ids_query()))
         ix = self._open(create=True)
-        writer = self._writer(ix)
+        writer = ix.writer(procs=procs, multisegment=True, limitmb=128) if procs > 1 else self._writer(ix)
         done = 0
         try:
             for start in range(0, len(ids), 500):
@@ -244,6 +284,7 @@ class KeywordIndex:
         limit: int | None = 100,
         filter_ids: Iterable[int] | None = None,
         phrases: Sequence[str] = (),
+        terms: bool | None = None,
     ) -> list[KeywordHit]:
         """The best matching opportunities for free text (or a parsed query); never raises on text."""
         parsed = query if isinstance(query, ParsedQuery) else safe_query(query, phrases)
@@ -252,30 +293,35 @@ class KeywordIndex:
         searcher = self.searcher()
         if searcher is None:
             return []
+        built = parsed.build(searcher)
+        if built is None:
+            return []
+        if terms is None:
+            terms = limit is not None and limit <= 50
         allowed = None if filter_ids is None else {str(i) for i in filter_ids}
         if allowed is not None and not allowed:
             return []
         if allowed is not None and len(allowed) <= 1024:
             results = searcher.search(
-                parsed.query, limit=limit, terms=True, filter=wq.Or([wq.Term("id", i) for i in allowed])
+                built, limit=limit, terms=terms, filter=wq.Or([wq.Term("id", i) for i in allowed])
             )
         else:
-            results = searcher.search(parsed.query, limit=None if allowed else limit, terms=True)
+            results = searcher.search(built, limit=None if allowed else limit, terms=terms)
         hits = []
         for hit in results:
             opp_id = hit["id"]
             if allowed is not None and opp_id not in allowed:
                 continue
-            terms = []
-            if hit.matched_terms():
+            words: list[str] = []
+            if terms and hit.matched_terms():
                 seen: set[str] = set()
                 for _field, raw in hit.matched_terms():
                     stem = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
                     word = parsed.words_by_stem.get(stem, stem)
                     if word not in seen:
                         seen.add(word)
-                        terms.append(word)
-            hits.append(KeywordHit(int(opp_id), float(hit.score), terms))
+                        words.append(word)
+            hits.append(KeywordHit(int(opp_id), float(hit.score), words))
             if limit is not None and len(hits) >= limit:
                 break
         return hits

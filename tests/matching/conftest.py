@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
@@ -45,8 +46,29 @@ def catalogue(session: Session) -> Session:
     return session
 
 
+class MemoEncoder:
+    """The real encoder, remembering texts it has embedded (the same fixtures load in many tests)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        from matching import embeddings
+
+        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if new:
+            for text, vector in zip(new, embeddings.encode(new), strict=True):
+                self.memo[text] = vector
+        return np.vstack([self.memo[t] for t in texts])
+
+
+@pytest.fixture(scope="session")
+def memo_encoder(model: Any) -> MemoEncoder:
+    return MemoEncoder()
+
+
 @pytest.fixture
-def loaded(app: Flask, session: Session, model: Any) -> Session:
+def loaded(app: Flask, session: Session, memo_encoder: MemoEncoder) -> Session:
     """Catalogue + fixture opportunities, imported (index and CVI follow the commit), then reindexed."""
     from matching import embeddings
     from matching.sync import reindex
@@ -54,7 +76,7 @@ def loaded(app: Flask, session: Session, model: Any) -> Session:
     embeddings.VECTORS.invalidate()
     load_catalogue(session)
     import_fixture(session)
-    reindex(session, app.config["INDEX_DIR"])
+    reindex(session, app.config["INDEX_DIR"], encoder=memo_encoder)
     return session
 
 

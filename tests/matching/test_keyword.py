@@ -41,7 +41,7 @@ NASTY = [
 @pytest.mark.parametrize("text", NASTY)
 def test_safe_query_never_raises(text: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     parsed = safe_query(text)
-    assert parsed.empty or parsed.query is not None
+    assert parsed.empty or parsed.build() is not None
     index = KeywordIndex(tmp_path / "ix")
     assert index.search(text) == []  # no index yet: empty, not an error
 
@@ -51,12 +51,14 @@ def test_operators_only_is_empty() -> None:
     assert safe_query('"" : ( )').empty
 
 
-def test_query_term_cap() -> None:
+def test_query_keeps_the_most_informative_terms() -> None:
     text = " ".join(f"word{i}" for i in range(500))
-    parsed = safe_query(text, max_terms=10)
+    parsed = safe_query(text)
     assert len(parsed.words_by_stem) == 500
-    assert parsed.query is not None
-    assert len(parsed.query.subqueries) == 10 * 5  # ten stems over five fields
+    query = parsed.build(None, max_terms=10)
+    assert query is not None
+    assert len(query.subqueries) == 10 * 3  # ten stems over title, programs and body
+    assert parsed.matched_terms("word3 and word7") == ["word3", "word7"]
 
 
 def test_rebuild_search_and_matched_terms(app: Flask, catalogue: Session) -> None:
@@ -79,6 +81,8 @@ def test_rebuild_search_and_matched_terms(app: Flask, catalogue: Session) -> Non
     assert index.search("violence", filter_ids=set()) == []
     for text in NASTY:
         index.search(text)
+    many = index.search("violence interrupters street outreach", limit=200)
+    assert many and all(h.matched_terms == [] for h in many)  # large pages skip term collection
 
 
 def test_index_follows_commits(app: Flask, catalogue: Session) -> None:
