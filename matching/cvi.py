@@ -71,6 +71,20 @@ TRAPS = re.compile(
     r"body[- ]worn camera|bulletproof|contraband|cancer|tumou?r",
     re.I,
 )
+#: Violence that is not community violence: the same words, different programs (IPV, sexual assault).
+OTHER_VIOLENCE = re.compile(
+    r"sexual (assault|violence|abuse)|domestic violence|dating violence|stalking|\brape\b|"
+    r"intimate partner|violence against women|family violence",
+    re.I,
+)
+COMMUNITY_VIOLENCE = re.compile(
+    r"\bguns?\b|firearm|shoot|homicide|\bgangs?\b|community[- ](based )?violence|street violence|retaliat|"
+    r"group violence|violent crime",
+    re.I,
+)
+#: "Street outreach" to runaway and homeless youth is not violence outreach.
+HOMELESS = re.compile(r"runaway|homeless", re.I)
+OTHER_VIOLENCE_FACTOR = 0.6
 RESEARCH = re.compile(
     r"^(?=.*\b(research|evaluation|study|studies|R01|R21|R61)\b)(?!.*\b(implement\w*|services|programs? "
     r"(that|to) (serve|provide))\b)",
@@ -149,6 +163,11 @@ def score_opportunity(
 
     text = f"{opportunity.title}\n{opportunity.description or ''}"
     strong, support = keyword_evidence(text)
+    community = COMMUNITY_VIOLENCE.search(text)
+    if "street outreach" in strong and HOMELESS.search(text) and not community:
+        strong.remove("street outreach")
+        reasons.append("Street outreach here serves runaway and homeless youth, not violence outreach")
+    other_violence = len(OTHER_VIOLENCE.findall(text)) >= 2 and not community
     trap = TRAPS.search(text)
     strong_score = min(STRONG_CAP, STRONG_WEIGHT * len(strong))
     support_score = min(SUPPORT_CAP, SUPPORT_WEIGHT * len(support))
@@ -173,6 +192,9 @@ def score_opportunity(
             reasons.append(f"Text is close to CVI work ({best:.2f}): {activity.split(':')[0][:90]}")
         score += semantic
 
+    if other_violence and score > 0:
+        score *= OTHER_VIOLENCE_FACTOR
+        reasons.append("About domestic or sexual violence rather than community violence")
     if RESEARCH.search(text) and not programs and score > 0:
         score -= RESEARCH_PENALTY
         reasons.append("Research or evaluation funding rather than services")

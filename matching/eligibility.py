@@ -7,11 +7,12 @@ eligibility text, sentence by sentence; the verdict carries the sentence it was 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from app.models import Opportunity, OrgType
-from matching.text import APPLICANT_CODE_NAMES, sentences
+from matching.text import APPLICANT_CODE_NAMES, ProgramRef, sentences
 
 VerdictKind = Literal["eligible", "partner", "not eligible", "unknown"]
 
@@ -133,6 +134,13 @@ _ANYONE = re.compile(
     r"without restriction)\b",
     re.I,
 )
+_SUBAWARD = re.compile(
+    r"\b(sub-?grants?|sub-?awards?|sub-?recipients?|sub-?grantees?|pass[- ]through|regrant\w*|"
+    r"in turn (fund|award|make|support)\w*|(fund|award|make)s? local|contracted providers|"
+    r"through (sub)?contracts)\b",
+    re.I,
+)
+_FORMULA_TO_STATES = re.compile(r"\bformula\b[^.]*\b(states?|state agencies|state administ\w+)\b", re.I)
 _EXCLUDES_HOSPITAL = re.compile(r"excludes[^;)]*hospitals", re.I)
 _UNSTATED = re.compile(r"\bnot (stated|shown|listed)\b", re.I)
 
@@ -152,9 +160,30 @@ class Verdict:
         }[self.verdict]
 
 
-def assess(opportunity: Opportunity, org_type: OrgType | str) -> Verdict:
-    """The org type's eligibility for this opportunity, with the sentence it was read from."""
-    kind = OrgType(org_type)
+def assess(opportunity: Opportunity, org_type: OrgType | str, programs: Sequence[ProgramRef] = ()) -> Verdict:
+    """The org type's eligibility for this opportunity, with the sentence it was read from.
+
+    ``programs`` (the opportunity's curated catalogue programs) add a route the listing may not
+    spell out: the catalogue's note that, say, nonprofits receive the money as subrecipients.
+    """
+    verdict = _assess(opportunity, OrgType(org_type))
+    if verdict.verdict == "not eligible":
+        return _partner_by_catalogue(programs, OrgType(org_type)) or verdict
+    return verdict
+
+
+def _partner_by_catalogue(programs: Sequence[ProgramRef], kind: OrgType) -> Verdict | None:
+    for ref in programs:
+        for sentence in sentences(ref.eligible_applicants):
+            mention = _mentions(sentence, kind)
+            if kind is _HOSPITAL and mention is None:
+                mention = _mentions(sentence, _NONPROFIT)
+            if mention is not None and _SUBAWARD.search(sentence):
+                return Verdict("partner", f"{sentence} (CVI catalogue: {ref.name})")
+    return None
+
+
+def _assess(opportunity: Opportunity, kind: OrgType) -> Verdict:
     text = (opportunity.eligible_applicants or "").strip()
     codes = [c.strip().zfill(2) for c in opportunity.eligibility_codes or [] if c.strip()]
     by_codes = _from_codes(codes, kind)
@@ -282,14 +311,15 @@ def pattern_hits(sentence: str) -> bool:
 def _partner_anywhere(opportunity: Opportunity) -> Verdict | None:
     """Formula and lead-applicant programs that pass money on: the org type can be a subrecipient."""
     text = " ".join(p for p in (opportunity.eligible_applicants, opportunity.description) if p)
-    for sentence in sentences(text):
-        if re.search(
-            r"\b(sub-?grants?|sub-?awards?|subrecipients?|sub-?grantees?|pass[- ]through|"
-            r"regrant\w*)\b",
-            sentence,
-            re.I,
-        ):
+    found = sentences(text)
+    for sentence in found:
+        if _SUBAWARD.search(sentence):
             return Verdict("partner", sentence[:400])
+    for sentence in [opportunity.title or "", *found]:
+        if _FORMULA_TO_STATES.search(sentence):
+            return Verdict(
+                "partner", f"{sentence[:360]} (formula money to states reaches local subrecipients)"
+            )
     return None
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Opportunity, OrgType, PassageEmbedding
 from matching import embeddings
-from matching.eligibility import Verdict, assess
+from matching.eligibility import CODE_ORG_TYPES, Verdict, assess
 from matching.keyword import KeywordHit, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
 from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
@@ -38,13 +38,40 @@ METHODS: tuple[str, ...] = ("hybrid", "keyword", "semantic")
 CANDIDATES = 300
 #: Fusion: topic = SEMANTIC_WEIGHT * cosine + KEYWORD_WEIGHT * (bm25 / best bm25).
 SEMANTIC_WEIGHT = 1.0
-KEYWORD_WEIGHT = 0.35
+KEYWORD_WEIGHT = 0.5
+#: Cosine below this says nothing about topic (unrelated MiniLM texts sit around 0.1 to 0.2).
+SEMANTIC_FLOOR = 0.0
+#: Share of the focus areas' own embedding in the semantic query.
+FOCUS_QUERY_WEIGHT = 0.0
+#: "weighted" (above) or "rrf" (reciprocal rank fusion, scaled to the weighted score's range).
+FUSION = "weighted"
+RRF_K = 60
+RRF_SCALE = 30.0
 #: Multipliers after fusion.
 ELIGIBILITY_FACTOR = {"eligible": 1.0, "partner": 0.85, "unknown": 0.9, "not eligible": 0.4}
-CVI_BASE, CVI_GAIN = 0.7, 0.45
+CVI_BASE, CVI_GAIN = 0.7, 0.8
+#: Added to the topic score: the CVI score counts even where the text says little about the profile.
+CVI_WEIGHT = 0.0
 FEATURED_FACTOR = 1.1
 BUDGET_MISMATCH_FACTOR = 0.9
 TIGHT_DEADLINE_FACTOR = 0.9
+#: Listings whose applicant codes all admit the profile's org type (tribal set-asides, LEA-only …).
+TARGETED_FACTOR = 1.3
+#: Each profile focus area the opportunity's catalogue program funds (or its text names), up to 3.
+FOCUS_GAIN = 0.1
+FOCUS_CAP = 3
+#: Research or evaluation calls for a service program (and the reverse).
+RESEARCH_MISMATCH_FACTOR = 0.6
+SERVICE_FOR_RESEARCHER_FACTOR = 0.85
+RESEARCH_CAPABLE_FACTOR = 0.6
+_RESEARCH_TITLE = re.compile(
+    r"\b(research|evaluation|evaluating|study|studies|centers? of excellence)\b", re.I
+)
+_RESEARCH_WORD = re.compile(
+    r"\b(research\w*|evaluation|rigorous|R01|R21|R61|investigators?|study|studies)\b", re.I
+)
+RESEARCH_CAPABLE = (OrgType.HOSPITAL, OrgType.INSTITUTION_OF_HIGHER_EDUCATION)
+_PROFILE_RESEARCH = re.compile(r"\bresearch", re.I)
 
 
 @dataclass
@@ -181,6 +208,11 @@ def _retrieve(
         matrix = embeddings.VECTORS.get(session)
         if len(matrix):
             query_vector = embeddings.embed_query(text)
+            if FOCUS_QUERY_WEIGHT and profile.focus_areas:
+                # The focus areas on their own, so the catalogue's "can fund …" lines are found too.
+                focus_vector = embeddings.embed_query("; ".join(profile.focus_areas))
+                mixed = (1 - FOCUS_QUERY_WEIGHT) * query_vector + FOCUS_QUERY_WEIGHT * focus_vector
+                query_vector = (mixed / float(np.linalg.norm(mixed))).astype(np.float32)
             best = matrix.scores(query_vector)
             ids = matrix.opportunity_ids
             if allowed is not None:
@@ -217,13 +249,22 @@ def _retrieve(
             cand.keyword = hit.score / top if top > 0 else 0.0
             cand.keyword_rank = rank_no
             cand.matched_terms = hit.matched_terms
+    if method == "hybrid" and FUSION == "rrf":
+        by_sem = sorted(candidates.values(), key=lambda c: -c.semantic)
+        for position, cand in enumerate(by_sem, start=1):
+            cand.semantic_rank = position
+        for cand in candidates.values():
+            cand.topic = RRF_SCALE * rrf([cand.semantic_rank, cand.keyword_rank], RRF_K)
+        return candidates, query_vector, matrix
+    floor = SEMANTIC_FLOOR
     for cand in candidates.values():
+        semantic = max(0.0, cand.semantic - floor) / (1 - floor)
         if method == "semantic":
-            cand.topic = cand.semantic
+            cand.topic = semantic
         elif method == "keyword":
             cand.topic = cand.keyword
         else:
-            cand.topic = SEMANTIC_WEIGHT * cand.semantic + KEYWORD_WEIGHT * cand.keyword
+            cand.topic = SEMANTIC_WEIGHT * semantic + KEYWORD_WEIGHT * cand.keyword
     return candidates, query_vector, matrix
 
 
@@ -270,13 +311,33 @@ def _score(
     for start in range(0, len(ids), 900):
         rows.extend(session.scalars(base.where(Opportunity.id.in_(ids[start : start + 900]))))
     budget = parse_budget(profile.budget_range)
+    programs = load_programs_by_aln(session)
+    focus = [f.lower() for f in profile.focus_areas]
+    researcher: bool | None = bool(
+        _PROFILE_RESEARCH.search(f"{profile.program_description} {' '.join(focus)}")
+    )
+    if not researcher and profile.org_type in RESEARCH_CAPABLE:
+        researcher = None  # hospitals and universities also do research: a milder penalty
     out: list[tuple[Match, _Candidate]] = []
     for opportunity in rows:
         cand = candidates[opportunity.id]
-        verdict = assess(opportunity, profile.org_type)
-        score = cand.topic
-        score *= CVI_BASE + CVI_GAIN * float(opportunity.cvi_score or 0.0)
+        refs = _programs(opportunity, programs)
+        verdict = assess(opportunity, profile.org_type, refs)
+        cvi_score = float(opportunity.cvi_score or 0.0)
+        score = cand.topic + CVI_WEIGHT * cvi_score
+        score *= CVI_BASE + CVI_GAIN * cvi_score
         score *= ELIGIBILITY_FACTOR[verdict.verdict]
+        if verdict.verdict == "eligible" and reserved_for(opportunity, profile.org_type):
+            score *= TARGETED_FACTOR
+        if focus:
+            score *= 1 + FOCUS_GAIN * min(FOCUS_CAP, focus_overlap(opportunity, programs, focus))
+        research = is_research(opportunity)
+        if research and researcher is False:
+            score *= RESEARCH_MISMATCH_FACTOR
+        elif research and researcher is None:
+            score *= RESEARCH_CAPABLE_FACTOR
+        elif researcher and not research:
+            score *= SERVICE_FOR_RESEARCHER_FACTOR
         if budget and not budget_fits(opportunity, budget):
             score *= BUDGET_MISMATCH_FACTOR
         days = days_left(opportunity, today)
@@ -294,6 +355,27 @@ def _score(
         out.append((Match(opportunity, round(float(score), 6), explanation), cand))
     out.sort(key=lambda mc: (-mc[0].score, mc[0].opportunity.id))
     return out
+
+
+def focus_overlap(opportunity: Opportunity, programs: Mapping[str, ProgramRef], focus: Sequence[str]) -> int:
+    """How many of the profile's focus areas the opportunity's catalogue program funds or its text names."""
+    activities = {a.lower() for ref in _programs(opportunity, programs) for a in ref.activities}
+    text = f"{opportunity.title} {opportunity.description or ''}".lower()
+    return sum(1 for area in focus if area in activities or area in text)
+
+
+def reserved_for(opportunity: Opportunity, org_type: OrgType) -> bool:
+    """Every applicant code the listing names admits this org type: money set aside for its kind."""
+    codes = [c.strip().zfill(2) for c in opportunity.eligibility_codes or []]
+    known = [CODE_ORG_TYPES[c] for c in codes if c in CODE_ORG_TYPES and c != "99"]
+    return bool(known) and all(org_type in kinds for kinds in known)
+
+
+def is_research(opportunity: Opportunity) -> bool:
+    """A research or evaluation call rather than money for services."""
+    if _RESEARCH_TITLE.search(opportunity.title or ""):
+        return True
+    return len(_RESEARCH_WORD.findall(opportunity.description or "")) >= 3
 
 
 def days_left(opportunity: Opportunity, today: dt.date) -> int | None:

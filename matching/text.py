@@ -78,6 +78,9 @@ class ProgramRef(NamedTuple):
     name: str
     aln: str
     listing_title: str
+    activities: tuple[str, ...] = ()
+    eligible_applicants: str = ""
+    how_cvi_fits: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,20 @@ class DocumentFields:
 def load_programs_by_aln(session: Session) -> dict[str, ProgramRef]:
     """Every assistance listing linked to a curated CVI program."""
     rows = session.execute(
-        select(AssistanceListing.number, AssistanceListing.title, CviProgram.slug, CviProgram.name).join(
-            CviProgram, AssistanceListing.cvi_program_id == CviProgram.id
-        )
+        select(
+            AssistanceListing.number,
+            AssistanceListing.title,
+            CviProgram.slug,
+            CviProgram.name,
+            CviProgram.activities,
+            CviProgram.eligible_applicants,
+            CviProgram.how_cvi_fits,
+        ).join(CviProgram, AssistanceListing.cvi_program_id == CviProgram.id)
     ).all()
-    return {number: ProgramRef(slug, name, number, title) for number, title, slug, name in rows}
+    return {
+        number: ProgramRef(slug, name, number, title, tuple(activities or ()), applicants or "", fits or "")
+        for number, title, slug, name, activities, applicants, fits in rows
+    }
 
 
 def program_for(aln: str, programs_by_aln: Mapping[str, ProgramRef]) -> ProgramRef | None:
@@ -131,7 +143,15 @@ def document_fields(opportunity: Opportunity, programs_by_aln: Mapping[str, Prog
     programs = []
     for aln in opportunity.aln or []:
         ref = program_for(aln, programs_by_aln)
-        programs.append(f"Assistance listing {aln}" + (f": {ref.name} ({ref.listing_title})" if ref else ""))
+        if ref is None:
+            programs.append(f"Assistance listing {aln}")
+            continue
+        line = f"Assistance listing {aln}: {ref.name} ({ref.listing_title})"
+        if ref.activities:
+            line += f", which can fund {', '.join(ref.activities)}"
+        if ref.how_cvi_fits:
+            line += f". {ref.how_cvi_fits}"
+        programs.append(line)
     eligibility = [APPLICANT_CODE_NAMES.get(c, "") for c in opportunity.eligibility_codes or []]
     if opportunity.eligible_applicants:
         eligibility.append(opportunity.eligible_applicants)
