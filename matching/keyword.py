@@ -8,14 +8,17 @@ CVI right after the commit that changed them. Embedding them waits for ``flask r
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from whoosh import index as windex
@@ -128,9 +131,14 @@ class KeywordIndex:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._searcher: Any = None
         self._ix: Any = None
         self._generation = -1
+        #: Bumped whenever the searcher must be reopened; each thread keeps its own searcher (Whoosh
+        #: searchers share file handles and are not safe to use from two threads at once).
+        self._epoch = 0
+        self._local = threading.local()
+        self._docnums: tuple[int | None, dict[int, int]] | None = None
+        self._tables: tuple[int | None, _ScoreTable] | None = None
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -218,25 +226,59 @@ class KeywordIndex:
 
     def _reset_searcher(self) -> None:
         with self._lock:
-            if self._searcher is not None:
-                self._searcher.close()
-            self._searcher = None
+            self._epoch += 1
+            self._ix = None
+            self._generation = -1
+            self._docnums = None
+            self._tables = None
 
     def searcher(self) -> Any:
-        """A searcher reused across queries; reopened when the index on disk has a newer generation
-        (written by this process or another one)."""
+        """This thread's searcher, reused across queries; reopened when the index on disk has a newer
+        generation (written by this process or another one)."""
         with self._lock:
-            if self._searcher is not None:
-                if self._ix.latest_generation() == self._generation:
-                    return self._searcher
-                self._searcher.close()
-                self._searcher = None
-            if not self.exists():
-                return None
-            self._ix = windex.open_dir(str(self.path))
-            self._generation = self._ix.latest_generation()
-            self._searcher = self._ix.searcher(weighting=BM25F())
-            return self._searcher
+            if self._ix is not None and self._ix.latest_generation() != self._generation:
+                self._epoch += 1
+                self._ix = None
+                self._docnums = None
+                self._tables = None
+            if self._ix is None:
+                if not self.exists():
+                    return None
+                self._ix = windex.open_dir(str(self.path))
+                self._generation = self._ix.latest_generation()
+            ix, epoch = self._ix, self._epoch
+        local = self._local
+        if getattr(local, "epoch", None) != epoch or local.searcher is None:
+            if getattr(local, "searcher", None) is not None:
+                local.searcher.close()
+            local.searcher = ix.searcher(weighting=BM25F())
+            local.epoch = epoch
+        return local.searcher
+
+    def _docnum_map(self, searcher: Any) -> dict[int, int]:
+        """Opportunity id → Whoosh document number for this thread's searcher (built once per index
+        generation and shared by the threads that use it)."""
+        epoch = getattr(self._local, "epoch", None)
+        with self._lock:
+            cached = self._docnums
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        mapping = {int(fields["id"]): docnum for docnum, fields in searcher.iter_docs()}
+        with self._lock:
+            self._docnums = (epoch, mapping)
+        return mapping
+
+    def _table(self, searcher: Any) -> _ScoreTable:
+        """Per-generation scoring state for this thread's searcher (shared by the threads using it)."""
+        epoch = getattr(self._local, "epoch", None)
+        with self._lock:
+            cached = self._tables
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        table = _ScoreTable(searcher, self._docnum_map(searcher))
+        with self._lock:
+            self._tables = (epoch, table)
+        return table
 
     def search(
         self,
@@ -244,45 +286,258 @@ class KeywordIndex:
         limit: int | None = 100,
         filter_ids: Iterable[int] | None = None,
         phrases: Sequence[str] = (),
+        *,
+        terms: bool = True,
     ) -> list[KeywordHit]:
-        """The best matching opportunities for free text (or a parsed query); never raises on text."""
+        """The best matching opportunities for free text (or a parsed query); never raises on text.
+
+        Scores are Whoosh's BM25F, computed with numpy over each query term's postings (cached
+        per index generation) rather than document by document: a long profile query or a query
+        matching most of the catalogue costs milliseconds. ``filter_ids`` restricts the hits to
+        those opportunities; ``terms=False`` skips the matched words (ask ``matched_terms`` for the
+        hits actually shown).
+        """
         parsed = query if isinstance(query, ParsedQuery) else safe_query(query, phrases)
         if parsed.empty:
             return []
         searcher = self.searcher()
         if searcher is None:
             return []
-        allowed = None if filter_ids is None else {str(i) for i in filter_ids}
-        if allowed is not None and not allowed:
-            return []
-        if allowed is not None and len(allowed) <= 1024:
-            results = searcher.search(
-                parsed.query, limit=limit, terms=True, filter=wq.Or([wq.Term("id", i) for i in allowed])
-            )
-        else:
-            results = searcher.search(parsed.query, limit=None if allowed else limit, terms=True)
-        hits = []
-        for hit in results:
-            opp_id = hit["id"]
-            if allowed is not None and opp_id not in allowed:
-                continue
-            terms = []
-            if hit.matched_terms():
-                seen: set[str] = set()
-                for _field, raw in hit.matched_terms():
-                    stem = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-                    word = parsed.words_by_stem.get(stem, stem)
-                    if word not in seen:
-                        seen.add(word)
-                        terms.append(word)
-            hits.append(KeywordHit(int(opp_id), float(hit.score), terms))
-            if limit is not None and len(hits) >= limit:
-                break
-        return hits
+        table = self._table(searcher)
+        allowed = None
+        if filter_ids is not None:
+            allowed = table.docnums_of(filter_ids)
+            if not len(allowed):
+                return []
+        docnums, scores = table.score(searcher, parsed.query, allowed)
+        order = np.lexsort((docnums, -scores))
+        if limit is not None:
+            order = order[:limit]
+        top = docnums[order]
+        words = table.words(searcher, parsed, top) if terms else {}
+        ids = table.ids[top].tolist()
+        return [
+            KeywordHit(opp_id, float(scores[pos]), words.get(int(docnum), []))
+            for opp_id, pos, docnum in zip(ids, order.tolist(), top.tolist(), strict=True)
+        ]
+
+    def matched_terms(self, query: str | ParsedQuery, ids: Iterable[int]) -> dict[int, list[str]]:
+        """The user's words each of ``ids`` matches (for the hits on the page shown)."""
+        parsed = query if isinstance(query, ParsedQuery) else safe_query(query)
+        searcher = None if parsed.empty else self.searcher()
+        if searcher is None:
+            return {}
+        table = self._table(searcher)
+        docnums = table.docnums_of(ids)
+        found = table.words(searcher, parsed, docnums)
+        return {int(table.ids[d]): words for d, words in found.items() if words}
 
     def doc_count(self) -> int:
         searcher = self.searcher()
         return 0 if searcher is None else int(searcher.doc_count())
+
+
+#: Whoosh's BM25F defaults (the searcher is opened with ``BM25F()``).
+BM25_B, BM25_K1 = 0.75, 1.2
+#: (field, stem) postings kept per index generation; a long profile query uses up to 200.
+POSTINGS_CACHE = 4096
+
+
+class _ScoreTable:
+    """BM25F scoring of one index generation with numpy, equal to Whoosh's own scores.
+
+    A term clause's score for a document is ``boost * bm25(idf, weight, length, avgfl)``
+    (``whoosh.scoring.BM25FScorer``; the field boost is already in the stored weight) and an ``Or``
+    adds its clauses' scores. Each term's postings are read once per generation, block by block,
+    and kept as arrays; phrase clauses are scored by Whoosh's own matcher on the few documents
+    holding all their words.
+    """
+
+    def __init__(self, searcher: Any, docnums: dict[int, int]) -> None:
+        self.size = int(searcher.doc_count_all())
+        self.docnum_by_id = docnums
+        self.ids = np.zeros(self.size, dtype=np.int64)
+        if docnums:
+            self.ids[np.fromiter(docnums.values(), dtype=np.int64)] = np.fromiter(docnums, dtype=np.int64)
+        self._lengths: dict[str, np.ndarray] = {}
+        self._postings: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._phrases: OrderedDict[Any, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def docnums_of(self, ids: Iterable[int]) -> np.ndarray:
+        found = self.docnum_by_id
+        return np.array(sorted({found[i] for i in ids if i in found}), dtype=np.int64)
+
+    def _field_lengths(self, searcher: Any, field_name: str) -> np.ndarray:
+        with self._lock:
+            cached = self._lengths.get(field_name)
+        if cached is not None:
+            return cached
+        lengths = np.zeros(self.size, dtype=np.float64)
+        for leaf, offset in searcher.leaf_searchers():
+            reader_length = leaf.doc_field_length
+            for local in range(leaf.doc_count_all()):
+                lengths[offset + local] = reader_length(local, field_name, 1) or 1
+        with self._lock:
+            self._lengths[field_name] = lengths
+        return lengths
+
+    def postings(self, searcher: Any, field_name: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted live docnums holding ``stem`` in ``field_name`` and their unboosted BM25F scores.
+
+        ``searcher`` is the calling thread's own (Whoosh searchers are not shared across threads).
+        """
+        key = (field_name, stem)
+        with self._lock:
+            cached = self._postings.get(key)
+            if cached is not None:
+                self._postings.move_to_end(key)
+                return cached
+        ids: list[int] = []
+        weights: list[float] = []
+        for leaf, offset in searcher.leaf_searchers():
+            reader = leaf.reader()
+            if (field_name, stem) not in reader:
+                continue
+            matcher = reader.postings(field_name, stem)
+            raw = getattr(matcher, "child", matcher)  # deletions wrap the postings in a filter
+            if hasattr(raw, "_read_ids") and hasattr(raw, "_next_block"):
+                while raw.is_active():
+                    raw._read_ids()
+                    raw._read_weights()
+                    ids.extend(offset + d for d in raw._ids)
+                    weights.extend(raw._weights)
+                    raw._next_block()
+            else:
+                while raw.is_active():
+                    ids.append(offset + raw.id())
+                    weights.append(raw.weight())
+                    raw.next()
+        docnums = np.array(ids, dtype=np.int64)
+        tf = np.array(weights, dtype=np.float64)
+        if len(docnums):
+            live = self.ids[docnums] > 0  # only live documents have an id
+            docnums, tf = docnums[live], tf[live]
+        scores = np.zeros(0, dtype=np.float64)
+        if len(docnums):
+            idf = float(searcher.idf(field_name, stem))
+            avgfl = float(searcher.avg_field_length(field_name) or 1)
+            length = self._field_lengths(searcher, field_name)[docnums]
+            scores = idf * ((tf * (BM25_K1 + 1)) / (tf + BM25_K1 * ((1 - BM25_B) + BM25_B * length / avgfl)))
+        entry = (docnums, scores)
+        with self._lock:
+            self._postings[key] = entry
+            while len(self._postings) > POSTINGS_CACHE:
+                self._postings.popitem(last=False)
+        return entry
+
+    def _phrase(self, searcher: Any, clause: wq.Phrase) -> tuple[np.ndarray, np.ndarray]:
+        key = (clause.fieldname, tuple(clause.words), clause.slop, clause.boost)
+        with self._lock:
+            cached = self._phrases.get(key)
+        if cached is not None:
+            return cached
+        candidates: np.ndarray | None = None
+        for word in clause.words:
+            docs = self.postings(searcher, clause.fieldname, word)[0]
+            candidates = docs if candidates is None else np.intersect1d(candidates, docs, assume_unique=True)
+        pairs = _score_docnums(searcher, clause, [] if candidates is None else candidates.tolist())
+        entry = (
+            np.array([d for _s, d in pairs], dtype=np.int64),
+            np.array([score for score, _d in pairs], dtype=np.float64),
+        )
+        with self._lock:
+            self._phrases[key] = entry
+            while len(self._phrases) > POSTINGS_CACHE:
+                self._phrases.popitem(last=False)
+        return entry
+
+    def _clause(self, searcher: Any, clause: wq.Query) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(clause, wq.Term):
+            docnums, scores = self.postings(searcher, clause.fieldname, str(clause.text))
+            return docnums, scores * float(clause.boost) if clause.boost != 1 else scores
+        if isinstance(clause, wq.Phrase):
+            return self._phrase(searcher, clause)
+        raise TypeError(f"unsupported clause {clause!r}")
+
+    def score(
+        self, searcher: Any, query: wq.Query, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(docnums, scores) of the documents ``query`` matches, within ``allowed`` if given."""
+        clauses = query.subqueries if isinstance(query, wq.Or) else [query]
+        total = np.zeros(self.size, dtype=np.float64)
+        hit = np.zeros(self.size, dtype=bool)
+        for clause in clauses:
+            docnums, scores = self._clause(searcher, clause)
+            total[docnums] += scores
+            hit[docnums] = True
+        if allowed is not None:
+            mask = np.zeros(self.size, dtype=bool)
+            mask[allowed] = True
+            hit &= mask
+        docnums = np.nonzero(hit)[0]
+        return docnums, total[docnums]
+
+    def words(self, searcher: Any, parsed: ParsedQuery, docnums: np.ndarray) -> dict[int, list[str]]:
+        """For each docnum, the user's words whose stems it matches (query order, once each)."""
+        out: dict[int, list[str]] = {int(d): [] for d in docnums.tolist()}
+        if not out or parsed.query is None:
+            return out
+        wanted = np.array(sorted(out), dtype=np.int64)
+        clauses = parsed.query.subqueries if isinstance(parsed.query, wq.Or) else [parsed.query]
+        for clause in clauses:
+            stems = [str(clause.text)] if isinstance(clause, wq.Term) else list(getattr(clause, "words", []))
+            docs = self._clause(searcher, clause)[0]
+            present = wanted[np.isin(wanted, docs, assume_unique=True)]
+            for docnum in present.tolist():
+                words = out[docnum]
+                for stem in stems:
+                    word = parsed.words_by_stem.get(stem, stem)
+                    if word not in words:
+                        words.append(word)
+        return out
+
+
+def _words(parsed: ParsedQuery, matched: Iterable[tuple[str, Any]]) -> list[str]:
+    """Matched (field, stem) pairs as the user's own words, once each, in match order."""
+    terms: list[str] = []
+    seen: set[str] = set()
+    for _field, raw in matched:
+        stem = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        word = parsed.words_by_stem.get(stem, stem)
+        if word not in seen:
+            seen.add(word)
+            terms.append(word)
+    return terms
+
+
+def _score_docnums(searcher: Any, query: wq.Query, docnums: list[int]) -> list[tuple[float, int]]:
+    """(BM25F score, docnum) of each of the sorted ``docnums`` that ``query`` matches.
+
+    Steps the query's matcher to each wanted document (``skip_to`` uses the postings' skip data),
+    segment by segment, instead of scoring every matching document and throwing most away.
+    """
+    context = searcher.context()
+    out: list[tuple[float, int]] = []
+    leaves = list(searcher.leaf_searchers())
+    for position, (leaf, offset) in enumerate(leaves):
+        end = leaves[position + 1][1] if position + 1 < len(leaves) else None
+        lo = bisect.bisect_left(docnums, offset)
+        hi = len(docnums) if end is None else bisect.bisect_left(docnums, end)
+        if lo >= hi:
+            continue
+        matcher = query.matcher(leaf, context)
+        for docnum in docnums[lo:hi]:
+            if not matcher.is_active():
+                break
+            local = docnum - offset
+            if matcher.id() < local:
+                matcher.skip_to(local)
+                if not matcher.is_active():
+                    break
+            if matcher.id() == local:
+                out.append((float(matcher.score()), docnum))
+    return out
 
 
 def visible_ids_query() -> Any:
