@@ -162,9 +162,10 @@ class KeywordIndex:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._searcher: Any = None
+        # Whoosh searchers hold open readers and are not safe to share between threads:
+        # each thread keeps its own, reopened when the index has a newer generation.
+        self._local = threading.local()
         self._ix: Any = None
-        self._generation = -1
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -257,26 +258,35 @@ class KeywordIndex:
     # -- search -------------------------------------------------------------------------------
 
     def _reset_searcher(self) -> None:
-        with self._lock:
-            if self._searcher is not None:
-                self._searcher.close()
-            self._searcher = None
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is not None:
+            searcher.close()
+        self._local.searcher = None
+        self._local.generation = -1
 
     def searcher(self) -> Any:
-        """A searcher reused across queries; reopened when the index on disk has a newer generation
-        (written by this process or another one)."""
+        """This thread's searcher, reused across queries; reopened when the index on disk has a
+        newer generation (written by this process or another one)."""
+        searcher = getattr(self._local, "searcher", None)
         with self._lock:
-            if self._searcher is not None:
-                if self._ix.latest_generation() == self._generation:
-                    return self._searcher
-                self._searcher.close()
-                self._searcher = None
-            if not self.exists():
-                return None
+            if self._ix is None:
+                if not self.exists():
+                    return None
+                self._ix = windex.open_dir(str(self.path))
+            latest = self._ix.latest_generation()
+        if searcher is not None and getattr(self._local, "generation", -1) == latest:
+            return searcher
+        if searcher is not None:
+            searcher.close()
+        if not self.exists():
+            return None
+        with self._lock:
             self._ix = windex.open_dir(str(self.path))
-            self._generation = self._ix.latest_generation()
-            self._searcher = self._ix.searcher(weighting=BM25F())
-            return self._searcher
+            generation = self._ix.latest_generation()
+            searcher = self._ix.searcher(weighting=BM25F())
+        self._local.searcher = searcher
+        self._local.generation = generation
+        return searcher
 
     def search(
         self,
@@ -325,6 +335,14 @@ class KeywordIndex:
             if limit is not None and len(hits) >= limit:
                 break
         return hits
+
+    def matched_terms(self, query: str | ParsedQuery, ids: Iterable[int]) -> dict[int, list[str]]:
+        """The user's words each of ``ids`` matches, worked out only for the hits on the page shown."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        if not wanted:
+            return {}
+        hits = self.search(query, limit=len(wanted), filter_ids=wanted, terms=True)
+        return {hit.opportunity_id: hit.matched_terms for hit in hits if hit.matched_terms}
 
     def doc_count(self) -> int:
         searcher = self.searcher()

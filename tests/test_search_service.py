@@ -31,7 +31,9 @@ class FakeKeywordIndex:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def search(self, query: str, limit: int = 10, filter_ids: object = None) -> list[Hit]:
+    def search(
+        self, query: str, limit: int = 10, filter_ids: object = None, *, terms: bool = True
+    ) -> list[Hit]:
         words = query.lower().split()
         hits = []
         for opp in self.session.query(Opportunity):
@@ -39,6 +41,13 @@ class FakeKeywordIndex:
             if found:
                 hits.append(Hit(opp.id, float(len(found)), found))
         return sorted(hits, key=lambda h: -h.score)[:limit]
+
+    def matched_terms(self, query: str, ids: list[int]) -> dict[int, list[str]]:
+        return {
+            h.opportunity_id: h.matched_terms
+            for h in self.search(query, limit=10_000)
+            if h.opportunity_id in ids
+        }
 
 
 @pytest.fixture

@@ -38,23 +38,20 @@ def hit(
 ) -> RateDecision:
     """Count one request in ``bucket`` and say whether it is within ``limit`` per window.
 
-    Uses INSERT … ON CONFLICT DO UPDATE so concurrent workers never lose a count; the caller commits.
+    Uses INSERT … ON CONFLICT DO UPDATE … RETURNING so concurrent workers never lose a count and
+    the new count comes back with the same statement; the caller commits.
     """
     now = now or utcnow()
     start = _window_start(now, window_seconds)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(RateLimitCounter).values(bucket=bucket[:200], window_start=start, count=cost)
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=["bucket", "window_start"],
         set_={"count": RateLimitCounter.count + cost},
-    )
-    session.execute(statement)
-    count = session.scalar(
-        select(RateLimitCounter.count).where(
-            RateLimitCounter.bucket == bucket[:200], RateLimitCounter.window_start == start
-        )
-    )
+    ).returning(RateLimitCounter.count)
+    # One statement counts and reads back (RETURNING: PostgreSQL, SQLite 3.35+).
+    count = session.scalar(upsert)
     used = int(count or 0)
     retry_after = max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
     return RateDecision(used <= limit, limit, max(0, limit - used), retry_after)

@@ -41,7 +41,10 @@ class KeywordHitLike(Protocol):
 class KeywordSearcher(Protocol):
     """What search needs of the keyword index (``matching.keyword.KeywordIndex`` provides it)."""
 
-    def search(self, query: str, limit: int = ..., filter_ids: Any = ...) -> Sequence[KeywordHitLike]: ...
+    def search(
+        self, query: str, limit: int = ..., filter_ids: Any = ..., *, terms: bool = ...
+    ) -> Sequence[KeywordHitLike]: ...
+    def matched_terms(self, query: str, ids: Sequence[int]) -> dict[int, list[str]]: ...
 
 
 class SearchParams(BaseModel):
@@ -202,9 +205,8 @@ def search(
         elif ALN_PATTERN.match(query.strip()):
             base.append(_code_filter("aln", [query.strip().upper()]))
         elif keyword is not None:
-            hits = keyword.search(query, limit=KEYWORD_CANDIDATES)
+            hits = keyword.search(query, limit=KEYWORD_CANDIDATES, terms=False)
             scores = {hit.opportunity_id: hit.score for hit in hits}
-            matched = {hit.opportunity_id: list(hit.matched_terms) for hit in hits}
             base.append(Opportunity.id.in_(list(scores)) if scores else Opportunity.id.is_(None))
         else:
             like = f"%{query.lower()}%"
@@ -214,27 +216,159 @@ def search(
 
     where = and_(*base, *conditions.values())
     offset = (params.page - 1) * params.per_page
-    if scores and params.sort == "relevance":
-        # Rank the (at most KEYWORD_CANDIDATES) filtered ids in Python: an SQL CASE over thousands
-        # of ids costs far more than sorting them here and loading one page.
-        allowed = list(session.scalars(select(Opportunity.id).where(where)))
-        total = len(allowed)
-        page_ids = sorted(allowed, key=lambda i: (-scores[i], i))[offset : offset + params.per_page]
-        rows = {o.id: o for o in session.scalars(select(Opportunity).where(Opportunity.id.in_(page_ids)))}
-        items = [rows[i] for i in page_ids if i in rows]
-    else:
-        total = session.scalar(select(func.count()).select_from(Opportunity).where(where)) or 0
-        statement = _order(select(Opportunity).where(where), params.sort, scores)
-        items = list(session.scalars(statement.limit(params.per_page).offset(offset)))
+    if scores:
+        result = _keyword_result(session, params, scores, conditions, today, with_facets)
+        if keyword is not None:  # the words each shown hit matches, for the page only
+            result.matched_terms = keyword.matched_terms(query, [o.id for o in result.items])
+        return result
+    total = session.scalar(select(func.count()).select_from(Opportunity).where(where)) or 0
+    statement = _order(select(Opportunity).where(where), params.sort)
+    items = list(session.scalars(statement.limit(params.per_page).offset(offset)))
     facets = _facets(session, params, base, conditions, today) if with_facets else {}
     return SearchResult(params, items, total, facets, matched, exact)
 
 
-def _order(statement: Select[Any], sort: SortKey, scores: dict[int, float] | None) -> Select[Any]:
-    if sort == "relevance" and scores:
-        ranked = sorted(scores, key=lambda i: (-scores[i], i))
-        position = case({opp_id: index for index, opp_id in enumerate(ranked)}, value=Opportunity.id)
-        return statement.order_by(position, Opportunity.id)
+def _keyword_result(
+    session: Session,
+    params: SearchParams,
+    scores: dict[int, float],
+    conditions: dict[str, ColumnElement[bool]],
+    today: dt.date,
+    with_facets: bool,
+) -> SearchResult:
+    """Results and facets of a keyword search from one read of its (at most KEYWORD_CANDIDATES)
+    candidates: each row carries which filters it passes, so the page, the total and every facet's
+    "all the other filters" count come from Python instead of a query per facet over an id list."""
+    names = list(conditions)
+    columns: list[Any] = [
+        Opportunity.id,
+        Opportunity.department,
+        Opportunity.sub_agency,
+        Opportunity.status,
+        Opportunity.close_date,
+        Opportunity.post_date,
+        Opportunity.forecast_post_date,
+        Opportunity.award_ceiling,
+        Opportunity.featured,
+        Opportunity.cvi_eligible,
+    ]
+    columns += [case((cond, 1), else_=0).label(f"f{n}") for n, cond in enumerate(conditions.values())]
+    ids = list(scores)
+    rows: list[Any] = []
+    for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+        chunk = ids[start : start + 900]
+        rows.extend(session.execute(select(*columns).where(_visible(), Opportunity.id.in_(chunk))).all())
+    flags = {row[0]: tuple(bool(v) for v in row[10:]) for row in rows}
+    passing = [row for row in rows if all(flags[row[0]])]
+    total = len(passing)
+    offset = (params.page - 1) * params.per_page
+    page_ids = [row[0] for row in _sorted_rows(passing, params.sort, scores)][
+        offset : offset + params.per_page
+    ]
+    found = {o.id: o for o in session.scalars(select(Opportunity).where(Opportunity.id.in_(page_ids)))}
+    items = [found[i] for i in page_ids if i in found]
+    facets: dict[str, list[FacetValue]] = {}
+    if with_facets:
+        facets = _facets_from_rows(session, params, rows, flags, names, today)
+    return SearchResult(params, items, total, facets, {}, None)
+
+
+def _sorted_rows(rows: list[Any], sort: SortKey, scores: dict[int, float]) -> list[Any]:
+    """The SQL orders of ``_order`` (nulls last, ids breaking ties) applied to candidate rows."""
+    if sort == "relevance":
+        return sorted(rows, key=lambda r: (-scores[r[0]], r[0]))
+    if sort == "close_date":
+        return sorted(rows, key=lambda r: (r[4] is None, r[4] or dt.date.min, r[0]))
+    if sort == "award_ceiling":
+        return sorted(rows, key=lambda r: (r[7] is None, -(r[7] or 0), r[0]))
+
+    def newest(r: Any) -> tuple[Any, ...]:
+        posted = r[5] or r[6]
+        return (not r[8], posted is None, -(posted.toordinal() if posted else 0), -r[0])
+
+    return sorted(rows, key=newest)
+
+
+def _facets_from_rows(
+    session: Session,
+    params: SearchParams,
+    rows: list[Any],
+    flags: dict[int, tuple[bool, ...]],
+    names: list[str],
+    today: dt.date,
+) -> dict[str, list[FacetValue]]:
+    """``_facets`` over candidate rows: a value counts a row that passes every filter but its own."""
+
+    def others(name: str) -> list[Any]:
+        skip = names.index(name) if name in names else -1
+        return [r for r in rows if all(f for i, f in enumerate(flags[r[0]]) if i != skip)]
+
+    selected: dict[str, set[str]] = {
+        "department": {d.upper() for d in params.department},
+        "sub_agency": set(params.sub_agency),
+        "status": {str(s) for s in params.status},
+        "eligibility": set(params.eligibility),
+        "instrument": set(params.instrument),
+        "category": set(params.category),
+    }
+    facets: dict[str, list[FacetValue]] = {}
+    for name, position in (("department", 1), ("sub_agency", 2), ("status", 3)):
+        counts: dict[str, int] = {}
+        for row in others(name):
+            if row[position]:
+                counts[str(row[position])] = counts.get(str(row[position]), 0) + 1
+        facets[name] = [FacetValue(v, c, v in selected[name]) for v, c in _by_count(counts)]
+    code_rows: dict[str, set[int]] = {
+        k: {r[0] for r in others(k)} for k in ("eligibility", "instrument", "category")
+    }
+    wanted = sorted(set().union(*code_rows.values()))
+    code_counts: dict[str, dict[str, int]] = {k: {} for k in code_rows}
+    for start in range(0, len(wanted), 900):
+        for opp_id, kind, code in session.execute(
+            select(OpportunityCode.opportunity_id, OpportunityCode.kind, OpportunityCode.code).where(
+                OpportunityCode.kind.in_(list(code_rows)),
+                OpportunityCode.opportunity_id.in_(wanted[start : start + 900]),
+            )
+        ):
+            if opp_id in code_rows[kind]:
+                code_counts[kind][code] = code_counts[kind].get(code, 0) + 1
+    for name, counts in code_counts.items():
+        facets[name] = [FacetValue(code, count, code in selected[name]) for code, count in _by_count(counts)]
+    for name, values in facets.items():
+        shown = {f.value for f in values}
+        values.extend(FacetValue(v, 0, True) for v in sorted(selected.get(name, set()) - shown))
+    cvi_count = sum(1 for r in others("cvi_only") if r[9])
+    facets["cvi_only"] = [FacetValue("true", cvi_count, params.cvi_only)]
+    closing_rows = others("closing_within")
+    facets["closing_within"] = [
+        FacetValue(
+            str(days),
+            sum(
+                1
+                for r in closing_rows
+                if r[4] is not None and today <= r[4] <= today + dt.timedelta(days=days)
+            ),
+            params.closing_within == days,
+        )
+        for days in CLOSING_WINDOWS
+    ]
+    posted_rows = others("posted_within")
+    facets["posted_within"] = [
+        FacetValue(
+            str(days),
+            sum(1 for r in posted_rows if r[5] is not None and r[5] >= today - dt.timedelta(days=days)),
+            params.posted_within == days,
+        )
+        for days in POSTED_WINDOWS
+    ]
+    return facets
+
+
+def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _order(statement: Select[Any], sort: SortKey) -> Select[Any]:
     if sort == "close_date":
         return statement.order_by(Opportunity.close_date.asc().nulls_last(), Opportunity.id)
     if sort == "award_ceiling":
