@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import JSON, Connection, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -119,6 +119,29 @@ def _allocate_ids(connection: Connection, table: Table, count: int) -> list[int]
     return list(range(start + 1, start + 1 + count))
 
 
+def _memoized(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON bind processor that serializes each distinct list of codes once per batch.
+
+    JSON columns of an extract batch repeat the same few values (``[]``, ``{}``, the same
+    eligibility codes), and serializing ~400,000 of them was a fifth of the store side's time.
+    """
+    cache: dict[Any, Any] = {}
+
+    def process(value: Any) -> Any:
+        if isinstance(value, list) and all(type(item) is str for item in value):
+            key: Any = ("list", *value)
+        elif isinstance(value, dict) and not value:
+            key = ("dict",)
+        else:
+            return processor(value)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = processor(value)
+        return found
+
+    return process
+
+
 def bulk_insert(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], *, with_ids: bool = False
 ) -> list[int]:
@@ -138,7 +161,11 @@ def bulk_insert(
     if with_ids:
         names = ["id", *names]
     columns = [table.c[name] for name in names]
-    processors = [column.type._cached_bind_processor(dialect) for column in columns]
+    processors = [
+        _memoized(processor) if processor is not None and isinstance(column.type, JSON) else processor
+        for column in columns
+        for processor in [column.type._cached_bind_processor(dialect)]
+    ]
     converting = [(index, processor) for index, processor in enumerate(processors) if processor is not None]
     offset = 1 if with_ids else 0
 
