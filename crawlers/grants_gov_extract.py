@@ -9,6 +9,10 @@ the file size. Records are filtered to DOJ, DOL, ED and HHS unless all agencies 
 A fingerprint of each raw record (its element texts, the parser version and the status its dates
 give today) is compared with the one stored for it: an unchanged record is only marked seen, never
 normalized again, which keeps a nightly re-ingest close to parse speed.
+
+Parsing, fingerprinting and normalizing run in a forked worker process that hands chunks to the
+store writer through a small bounded queue, so the two use both cores (where ``fork`` is not
+available the same code runs in-process).
 """
 
 from __future__ import annotations
