@@ -350,10 +350,11 @@ def chunks_from_worker(
     path: Path, known: Mapping[str, str], today: dt.date, all_agencies: bool
 ) -> Iterator[Chunk]:
     """``iter_chunks`` run in a forked worker process, so parsing and normalizing (one core) overlap
-    the database writes (the other). The queue holds at most a few chunks, keeping memory flat;
+    the database writes (the other). The queue holds at most 12 chunks (~2,400 records, more than
+    one store batch, so the parser keeps going while a batch is written), keeping memory flat;
     ``known`` reaches the worker through the fork, not a pipe."""
     context = multiprocessing.get_context("fork")
-    queue = context.Queue(maxsize=4)
+    queue = context.Queue(maxsize=12)
     worker = context.Process(
         target=_produce, args=(queue, path, known, today, all_agencies), name="extract-parser", daemon=True
     )
