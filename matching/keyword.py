@@ -106,7 +106,7 @@ class ParsedQuery:
             else:
                 idf = 1.0
             weights[stem] = min(count, 5) * idf
-        ranked = []
+        ranked: list[str] = []
         budget = POSTINGS_BUDGET
         for stem in sorted(weights, key=lambda s: (-weights[s], s))[:max_terms]:
             cost = postings.get(stem, 0)
