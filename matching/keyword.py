@@ -44,6 +44,9 @@ SEARCH_FIELDS = ("title", "programs", "body")
 #: Stems searched per query (the most informative of the profile's words).
 MAX_QUERY_TERMS = 24
 MAX_PHRASES = 6
+#: Postings a query may read (sum over its stems and fields): keeps a profile query fast on 85,000
+#: documents, while a small index gets every informative stem.
+POSTINGS_BUDGET = 60_000
 #: Stems in more than this share of documents say nothing about a match.
 COMMON_SHARE = 0.5
 WHOOSH_WORDS = frozenset({"and", "or", "not", "andnot", "andmaybe", "to"})
@@ -90,17 +93,27 @@ class ParsedQuery:
             return None
         max_terms = max_terms or MAX_QUERY_TERMS
         weights: dict[str, float] = {}
+        postings: dict[str, int] = {}
         total = int(searcher.doc_count()) if searcher is not None else 0
         for stem, count in self.counts.items():
             if searcher is not None and total:
-                df = max(searcher.doc_frequency(f, stem) for f in SEARCH_FIELDS)
+                frequencies = [int(searcher.doc_frequency(f, stem)) for f in SEARCH_FIELDS]
+                df = max(frequencies)
+                postings[stem] = sum(frequencies)
                 if df == 0 or (df > COMMON_SHARE * total and total > 50):
                     continue
                 idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
             else:
                 idf = 1.0
             weights[stem] = min(count, 5) * idf
-        ranked = sorted(weights, key=lambda s: (-weights[s], s))[:max_terms]
+        ranked: list[str] = []
+        budget = POSTINGS_BUDGET
+        for stem in sorted(weights, key=lambda s: (-weights[s], s))[:max_terms]:
+            cost = postings.get(stem, 0)
+            if ranked and cost > budget:
+                continue  # on a big index, skip common stems the budget cannot afford
+            ranked.append(stem)
+            budget -= cost
         clauses: list[wq.Query] = []
         for stem in ranked:
             boost = 1.0 + 0.25 * min(self.counts[stem] - 1, 4)
