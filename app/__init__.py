@@ -21,6 +21,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     from app import cli, db, extensions, logs
+    from app.admin import bp as admin_bp
     from app.views import home
 
     logs.init_app(app)
@@ -28,5 +29,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     cli.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(admin_bp)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app
