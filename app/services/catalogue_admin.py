@@ -98,6 +98,8 @@ def _audit(
     note: str | None,
 ) -> None:
     def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
         return value.isoformat() if isinstance(value, dt.date) else value
 
     session.add(

@@ -94,7 +94,14 @@ def objects(session: Session, admin: Any, make_user: Any) -> dict[str, Any]:
     run = CrawlRun(source="grants_gov", status="partial", fetched=3, new=1, updated=1, unchanged=1, failed=1)
     session.add(run)
     session.flush()
-    session.add(CrawlError(run_id=run.id, url="https://api.grants.gov/v1/api/fetchOpportunity", kind="http", message="HTTP 503"))
+    session.add(
+        CrawlError(
+            run_id=run.id,
+            url="https://api.grants.gov/v1/api/fetchOpportunity",
+            kind="http",
+            message="HTTP 503",
+        )
+    )
     payload = CrawlPayload(
         run_id=run.id,
         url="https://api.grants.gov/v1/api/search2",

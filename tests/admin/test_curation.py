@@ -1,4 +1,4 @@
-"""Curating opportunities: CVI decisions, corrections that survive crawls, merges, hand-added records, audit."""
+"""Curating opportunities: CVI decisions, corrections kept by crawls, merges, hand-added records, audit."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def test_confirm_reject_and_clear_cvi(session: Session, admin_client: AdminClien
     assert opp.cvi_override is None and opp.reviewed_by_id is None
     assert opp.cvi_eligible is False  # back to the classifier's verdict
 
-    trail = session.scalars(select(Curation).where(Curation.opportunity_id == opp.id).order_by(Curation.id)).all()
+    trail = session.scalars(
+        select(Curation).where(Curation.opportunity_id == opp.id).order_by(Curation.id)
+    ).all()
     assert [(c.action, c.old_value, c.new_value) for c in trail] == [
         ("confirm cvi", None, True),
         ("reject cvi", True, False),
@@ -86,7 +88,9 @@ def test_corrections_survive_a_recrawl_that_changes_the_same_opportunity(
     for field, value in edits.items():
         response = admin_client.post(f"/admin/opportunities/{opp.id}/field", {"field": field, "value": value})
         assert response.status_code == 302, response.get_data(as_text=True)
-    admin_client.post(f"/admin/opportunities/{opp.id}/tags", {"tags": "Street outreach, HVIP, street outreach"})
+    admin_client.post(
+        f"/admin/opportunities/{opp.id}/tags", {"tags": "Street outreach, HVIP, street outreach"}
+    )
     admin_client.post(f"/admin/opportunities/{opp.id}/flags", {"flag": "featured", "value": "1"})
 
     # The source changes every one of those fields, and one the admin did not touch.
@@ -109,7 +113,9 @@ def test_corrections_survive_a_recrawl_that_changes_the_same_opportunity(
     assert opp.eligible_applicants == edits["eligible_applicants"]
     assert opp.total_funding == 50_000_000  # not curated: follows the source
     assert opp.focus_tags == ["street outreach", "hvip"] and opp.featured is True
-    version = session.scalars(select(OpportunityVersion).where(OpportunityVersion.opportunity_id == opp.id)).one()
+    version = session.scalars(
+        select(OpportunityVersion).where(OpportunityVersion.opportunity_id == opp.id)
+    ).one()
     assert version.changed_fields == ["total_funding"]
     assert set(version.kept_curated) == {"title", "close_date", "award_ceiling", "eligible_applicants"}
 
@@ -122,7 +128,9 @@ def test_corrections_survive_a_recrawl_that_changes_the_same_opportunity(
     assert opp.close_date == dt.date(2027, 1, 15)
 
 
-def test_correcting_a_description_drops_the_source_html_for_good(session: Session, admin_client: AdminClient) -> None:
+def test_correcting_a_description_drops_the_source_html_for_good(
+    session: Session, admin_client: AdminClient
+) -> None:
     opp = _one(session, description_html="<p>Vague text</p>")
     admin_client.post(
         f"/admin/opportunities/{opp.id}/field", {"field": "description", "value": "Funds street outreach."}
@@ -156,7 +164,9 @@ def test_aln_correction_updates_search_codes(session: Session, admin_client: Adm
     opp = _one(session)
     admin_client.post(f"/admin/opportunities/{opp.id}/field", {"field": "aln", "value": "16.123, 93.243a"})
     codes = session.scalars(
-        select(OpportunityCode.code).where(OpportunityCode.opportunity_id == opp.id, OpportunityCode.kind == "aln")
+        select(OpportunityCode.code).where(
+            OpportunityCode.opportunity_id == opp.id, OpportunityCode.kind == "aln"
+        )
     ).all()
     assert sorted(codes) == ["16.123", "93.243A"]
 
@@ -167,7 +177,9 @@ def test_merge_redirects_the_duplicate_and_keeps_both_histories(
     target = _one(session, id="grants-1", source="grants_gov")
     duplicate = _one(session, id="bja-1", source="ojp", title="CVIPI (BJA page)")
     upsert_many(session, [record(id="grants-1", source="grants_gov", award_ceiling=3_000_000)])
-    upsert_many(session, [record(id="bja-1", source="ojp", title="CVIPI (BJA page)", close_date="2026-12-20")])
+    upsert_many(
+        session, [record(id="bja-1", source="ojp", title="CVIPI (BJA page)", close_date="2026-12-20")]
+    )
     session.commit()
     # Two organizations track the duplicate; one of them already tracks the target too.
     both = make_user().organization
@@ -194,12 +206,17 @@ def test_merge_redirects_the_duplicate_and_keeps_both_histories(
     session.expire_all()
     assert session.get(Opportunity, duplicate.id).merged_into_id == target.id  # type: ignore[union-attr]
     # Both histories stay on their own rows, and the target's admin page shows both.
-    assert {v.opportunity_id for v in session.scalars(select(OpportunityVersion))} == {target.id, duplicate.id}
+    assert {v.opportunity_id for v in session.scalars(select(OpportunityVersion))} == {
+        target.id,
+        duplicate.id,
+    }
     page = admin_client.get(f"/admin/opportunities/{target.id}").get_data(as_text=True)
     assert f"#{duplicate.id}</td>" in page and f"#{target.id}</td>" in page
     assert "2026-12-20" in page and "3000000" in page
     # Tracking and dismissals move where the unique constraints allow; nothing is lost.
-    tracked = {(t.organization_id, t.opportunity_id, t.notes) for t in session.scalars(select(TrackedOpportunity))}
+    tracked = {
+        (t.organization_id, t.opportunity_id, t.notes) for t in session.scalars(select(TrackedOpportunity))
+    }
     assert tracked == {
         (both.id, target.id, "target"),
         (both.id, duplicate.id, "dup"),
@@ -224,10 +241,14 @@ def test_merge_refuses_bad_targets(session: Session, admin_client: AdminClient) 
     a = _one(session, id="a")
     b = _one(session, id="b")
     c = _one(session, id="c")
-    assert admin_client.post(f"/admin/opportunities/{a.id}/merge", {"target_id": str(a.id)}).status_code == 400
+    assert (
+        admin_client.post(f"/admin/opportunities/{a.id}/merge", {"target_id": str(a.id)}).status_code == 400
+    )
     assert admin_client.post(f"/admin/opportunities/{a.id}/merge", {"target_id": "x"}).status_code == 400
     assert admin_client.post(f"/admin/opportunities/{a.id}/merge", {"target_id": "99999"}).status_code == 400
-    assert admin_client.post(f"/admin/opportunities/{a.id}/merge", {"target_id": str(b.id)}).status_code == 302
+    assert (
+        admin_client.post(f"/admin/opportunities/{a.id}/merge", {"target_id": str(b.id)}).status_code == 302
+    )
     response = admin_client.post(f"/admin/opportunities/{c.id}/merge", {"target_id": str(a.id)})
     assert response.status_code == 400 and "merge into that one" in response.get_data(as_text=True)
 
@@ -257,7 +278,9 @@ def test_add_an_opportunity_by_hand(session: Session, admin_client: AdminClient)
     actions = session.scalars(select(Curation.action).where(Curation.opportunity_id == opp.id)).all()
     assert sorted(actions) == ["confirm cvi", "create"]
 
-    response = admin_client.post("/admin/opportunities/new", {"agency": "HHS", "title": "", "description": "x"})
+    response = admin_client.post(
+        "/admin/opportunities/new", {"agency": "HHS", "title": "", "description": "x"}
+    )
     assert response.status_code == 400 and "Title cannot be empty" in response.get_data(as_text=True)
     response = admin_client.post(
         "/admin/opportunities/new", {"agency": "HHS", "title": "T", "description": "D", "award_floor": "lots"}
@@ -275,7 +298,9 @@ def test_the_audit_log_records_every_edit_old_to_new(session: Session, admin_cli
     admin_client.post(f"/admin/opportunities/{opp.id}/field", {"field": "award_ceiling", "value": "2500000"})
     admin_client.post(f"/admin/opportunities/{other.id}/flags", {"flag": "featured", "value": "1"})
 
-    entries = session.scalars(select(Curation).where(Curation.opportunity_id == opp.id).order_by(Curation.id)).all()
+    entries = session.scalars(
+        select(Curation).where(Curation.opportunity_id == opp.id).order_by(Curation.id)
+    ).all()
     assert [(e.action, e.field, e.old_value, e.new_value) for e in entries] == [
         ("confirm cvi", "cvi_override", None, True),
         ("set tags", "focus_tags", [], ["hvip"]),

@@ -33,7 +33,9 @@ def test_the_blueprint_has_the_expected_routes(app: Flask, objects: dict[str, An
         assert expected in endpoints
 
 
-def test_anonymous_users_are_sent_to_sign_in(app: Flask, client: FlaskClient, objects: dict[str, Any]) -> None:
+def test_anonymous_users_are_sent_to_sign_in(
+    app: Flask, client: FlaskClient, objects: dict[str, Any]
+) -> None:
     app.config["WTF_CSRF_ENABLED"] = False  # so POSTs reach the role check, not the CSRF check
     for endpoint, method, url in admin_routes(app, objects):
         response = client.open(url, method=method)
@@ -60,7 +62,9 @@ def test_admins_get_every_page(app: Flask, admin_client: AdminClient, objects: d
             assert response.status_code in (200, 201, 302, 400), (endpoint, url, response.status_code)
 
 
-def test_admin_nav_link_only_for_admins(client: FlaskClient, login: Any, objects: dict[str, Any], admin: Any) -> None:
+def test_admin_nav_link_only_for_admins(
+    client: FlaskClient, login: Any, objects: dict[str, Any], admin: Any
+) -> None:
     login(objects["member"])
     assert "/admin/" not in client.get("/").get_data(as_text=True)
     g.pop("_login_user", None)  # the test's app context (and Flask-Login's cached user) spans requests
