@@ -20,7 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    from app import cli, db, extensions, logs
+    from app import api, cli, db, extensions, logs
     from app.admin import bp as admin_bp
     from app.views import home
 
@@ -28,7 +28,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     extensions.init_app(app)
     cli.init_app(app)
+    __import__("matching").init_app(app)  # matching: reindex command, index kept in step
     app.register_blueprint(home.bp)
     app.register_blueprint(admin_bp)
+    api.init_app(app)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app

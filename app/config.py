@@ -63,6 +63,8 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "LOG_LEVEL": env("LOG_LEVEL") or "INFO",
         "PAGE_SIZE": int(env("PAGE_SIZE") or 25),
         "ADMIN_REVIEW_BAND": float(env("ADMIN_REVIEW_BAND") or 0.15),
+        "API_ANON_RATE_LIMIT": int(env("API_ANON_RATE_LIMIT") or 30),
+        "API_CACHE_SECONDS": int(env("API_CACHE_SECONDS") or 60),
         "WTF_CSRF_ENABLED": _bool(env("WTF_CSRF_ENABLED"), True),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -70,3 +70,12 @@ def peek(session: Session, bucket: str, *, window_seconds: int, now: dt.datetime
         )
     )
     return int(count or 0)
+
+
+def prune(session: Session, *, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Delete counters of windows that ended long ago (they only matter for the current window)."""
+    from sqlalchemy import delete
+
+    cutoff = (now or utcnow()) - older_than
+    result = session.execute(delete(RateLimitCounter).where(RateLimitCounter.window_start < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
