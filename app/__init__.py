@@ -32,5 +32,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(admin_bp)
     api.init_app(app)
+    from app import templating  # site
+    from app.views import auth, errors, opportunities, organization, profiles, search, tracking  # site
+
+    templating.init_app(app)  # site
+    errors.init_app(app)  # site
+    for site_bp in (auth.bp, organization.bp, search.bp, opportunities.bp, profiles.bp, tracking.bp):  # site
+        app.register_blueprint(site_bp)  # site
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import Opportunity, OpportunityCode, OpportunityStatus
+from app.models import Agency, Opportunity, OpportunityCode, OpportunityStatus
 
 ALN_PATTERN = re.compile(r"^\d{2}\.\d{3}[A-Z]?$", re.IGNORECASE)
 #: How many keyword hits relevance search considers before filtering (the rest are not relevant).
@@ -234,7 +234,19 @@ def _order(statement: Select[Any], sort: SortKey, scores: dict[int, float] | Non
     )
 
 
-FACET_FIELDS = ("department", "status", "eligibility", "instrument", "category", "cvi_only")
+FACET_FIELDS = (
+    "department",
+    "sub_agency",
+    "status",
+    "eligibility",
+    "instrument",
+    "category",
+    "cvi_only",
+    "closing_within",
+    "posted_within",
+)
+#: Posted-within windows offered with counts (any other N still filters; it just has no facet row).
+POSTED_WINDOWS = (7, 30, 90, 365)
 
 
 def _facets(
@@ -251,13 +263,18 @@ def _facets(
 
     selected: dict[str, set[str]] = {
         "department": {d.upper() for d in params.department},
+        "sub_agency": set(params.sub_agency),
         "status": {str(s) for s in params.status},
         "eligibility": set(params.eligibility),
         "instrument": set(params.instrument),
         "category": set(params.category),
     }
     facets: dict[str, list[FacetValue]] = {}
-    for name, column in (("department", Opportunity.department), ("status", Opportunity.status)):
+    for name, column in (
+        ("department", Opportunity.department),
+        ("sub_agency", Opportunity.sub_agency),
+        ("status", Opportunity.status),
+    ):
         rows = session.execute(
             select(column, func.count()).where(others(name)).group_by(column).order_by(func.count().desc())
         ).all()
@@ -290,4 +307,29 @@ def _facets(
         )
         closing.append(FacetValue(str(days), count or 0, params.closing_within == days))
     facets["closing_within"] = closing
+    posted: list[FacetValue] = []
+    for days in POSTED_WINDOWS:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Opportunity)
+            .where(others("posted_within"), Opportunity.post_date >= today - dt.timedelta(days=days))
+        )
+        posted.append(FacetValue(str(days), count or 0, params.posted_within == days))
+    facets["posted_within"] = posted
     return facets
+
+
+def agency_names(session: Session, codes: Sequence[str]) -> dict[str, str]:
+    """Readable names of sub-agency codes (from the agencies table, else an opportunity's agency name)."""
+    if not codes:
+        return {}
+    names: dict[str, str] = {}
+    for code, name in session.execute(
+        select(Opportunity.sub_agency, func.max(Opportunity.agency_name))
+        .where(Opportunity.sub_agency.in_(list(codes)), Opportunity.agency_name.is_not(None))
+        .group_by(Opportunity.sub_agency)
+    ):
+        names[str(code)] = str(name)
+    agencies = session.execute(select(Agency.code, Agency.name).where(Agency.code.in_(list(codes))))
+    names.update({str(code): str(name) for code, name in agencies})
+    return names
