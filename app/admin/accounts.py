@@ -90,7 +90,7 @@ def api_key(key_id: int) -> str | tuple[str, int]:
     return render_template(
         "admin/api_key.html",
         key=item,
-        usage=api_key_admin.usage(session, key_id),
+        usage=api_key_admin.usage(session, item),
         history=history,
         users=audit.user_labels(session, {e.actor_id for e in history} | {item.created_by_id}),
     )

@@ -1,35 +1,23 @@
-"""Partner API keys for admins: issue (the key is shown once), revoke, and read usage.
+"""Partner API keys for admins: issue (the key is shown once), revoke, and read usage, all audited.
 
-Only a SHA-256 hash of the key and its first characters (to recognise it in lists) are stored.
+Keys are made, hashed and recognised by ``services.api_keys`` (the API's own service), so a key
+issued here is exactly what the API accepts; this module adds form parsing and the audit trail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
-from app.models import ApiKey, ApiKeyUsage, User
-from app.services import audit
+from app.models import ApiKey, User
+from app.services import api_keys, audit
+from app.services.api_keys import ApiKeyError
 
-KEY_PREFIX = "cvi_"
-PREFIX_LENGTH = 12
-ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?$")
-
-
-class ApiKeyError(ValueError):
-    """An API key operation that cannot be done, with a message for the admin."""
-
-
-def hash_key(key: str) -> str:
-    """The stored form of a key (keys are long random strings, so a fast hash is enough)."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+__all__ = ["ApiKeyError", "IssuedKey", "issue", "keys", "revoke", "usage"]
 
 
 @dataclass(frozen=True)
@@ -39,69 +27,52 @@ class IssuedKey:
 
 
 def keys(session: Session) -> list[ApiKey]:
-    return list(
-        session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc()))
-    )
+    """Active keys first, newest first."""
+    query = select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc())
+    return list(session.scalars(query))
 
 
 def issue(
-    session: Session, actor: User, name: str, rate_limit: str | int | None, origins: str, note: str | None
+    session: Session, actor: User, name: str, rate_limit: str | None, origins: str, note: str | None
 ) -> IssuedKey:
-    name = " ".join(name.split())
-    if not name or len(name) > 200:
-        raise ApiKeyError("give the key a name of 1 to 200 characters (the partner and what it is for)")
     try:
-        limit = int(rate_limit) if rate_limit not in (None, "") else 120
+        limit = int(rate_limit) if rate_limit else 120
     except ValueError:
         raise ApiKeyError("the rate limit must be a whole number of requests per minute") from None
-    if not 1 <= limit <= 100_000:
-        raise ApiKeyError("the rate limit must be between 1 and 100000 requests per minute")
-    allowed = [o.strip().rstrip("/") for o in re.split(r"[,\s]+", origins or "") if o.strip()]
-    for origin in allowed:
-        if not ORIGIN_PATTERN.match(origin):
-            raise ApiKeyError(f"'{origin}' is not an origin like https://partner.example.org")
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey(
-        name=name,
-        prefix=secret[:PREFIX_LENGTH],
-        key_hash=hash_key(secret),
-        rate_limit_per_minute=limit,
-        allowed_origins=allowed,
-        created_by_id=actor.id,
-        created_at=utcnow(),
+    allowed = [o for o in re.split(r"[,\s]+", origins or "") if o.strip()]
+    row, secret = api_keys.create_key(
+        session, " ".join(name.split()), rate_limit_per_minute=limit, origins=allowed, created_by_id=actor.id
     )
-    session.add(api_key)
-    session.flush()
-    audit.record(session, actor, "issue api key", "api_key", api_key.id, new=name, note=note)
-    return IssuedKey(api_key, secret)
-
-
-def revoke(session: Session, actor: User, key_id: int, note: str | None) -> ApiKey:
-    api_key = session.get(ApiKey, key_id)
-    if api_key is None:
-        raise ApiKeyError(f"there is no API key #{key_id}")
-    if api_key.revoked_at is not None:
-        raise ApiKeyError(f"“{api_key.name}” is already revoked")
-    api_key.revoked_at = utcnow()
     audit.record(
         session,
         actor,
-        "revoke api key",
+        "issue api key",
         "api_key",
-        api_key.id,
-        field="revoked_at",
-        new=api_key.revoked_at,
+        row.id,
+        new={
+            "name": row.name,
+            "prefix": row.prefix,
+            "rate_limit_per_minute": limit,
+            "origins": row.allowed_origins,
+        },
         note=note,
     )
-    return api_key
+    return IssuedKey(row, secret)
 
 
-def usage(session: Session, key_id: int, days: int = 30, today: dt.date | None = None) -> list[ApiKeyUsage]:
-    """Requests per day over the last ``days`` days, newest first."""
-    since = (today or utcnow().date()) - dt.timedelta(days=days - 1)
-    query = (
-        select(ApiKeyUsage)
-        .where(ApiKeyUsage.api_key_id == key_id, ApiKeyUsage.day >= since)
-        .order_by(ApiKeyUsage.day.desc())
+def revoke(session: Session, actor: User, key_id: int, note: str | None) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise ApiKeyError(f"there is no API key #{key_id}")
+    if row.revoked_at is not None:
+        raise ApiKeyError(f"“{row.name}” is already revoked")
+    api_keys.revoke_key(session, row.prefix)
+    audit.record(
+        session, actor, "revoke api key", "api_key", row.id, field="revoked_at", new=row.revoked_at, note=note
     )
-    return list(session.scalars(query))
+    return row
+
+
+def usage(session: Session, key: ApiKey, days: int = 30) -> list[tuple[dt.date, int]]:
+    """Requests per day over the last ``days`` days (from the API's own usage counts)."""
+    return api_keys.usage(session, key, days=days)

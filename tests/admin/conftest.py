@@ -8,23 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from tests.factories import record
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def sign_in_page(app: Flask) -> None:
-    """Flask-Login redirects to ``auth.sign_in``; until the site's auth blueprint is in, give it a page."""
-    if "auth.sign_in" in app.view_functions:
-        return
-    auth = Blueprint("auth", __name__, url_prefix="/auth")
-    auth.add_url_rule("/sign-in", "sign_in", lambda: "Sign in")
-    app.register_blueprint(auth)
 
 
 @dataclass

@@ -23,6 +23,7 @@ def _scored(
     result = upsert_many(
         session, [record(id=source_id, title=f"Opportunity {source_id}", **overrides)], now=now
     )
+    session.commit()  # the classifier scores it on commit; the test then sets the score it needs
     opp = session.get(Opportunity, result.new_ids[0])
     assert opp is not None
     opp.cvi_score = score
@@ -129,6 +130,12 @@ def test_program_listings_add_remove_and_rescore(
     )
     assert response.status_code == 302
     assert rescored == [[with_aln]]
+    session.expire_all()
+    with_program = session.get(Opportunity, with_aln)
+    assert with_program is not None
+    score_with_program = with_program.cvi_score
+    assert score_with_program is not None and score_with_program > 0.3
+    assert any("Program cvipi" in reason for reason in with_program.cvi_reasons)
     assert [a.number for a in session.get(CviProgram, program.id).assistance_listings] == ["16.045"]  # type: ignore[union-attr]
 
     for number, message in [
@@ -145,6 +152,9 @@ def test_program_listings_add_remove_and_rescore(
     assert response.status_code == 302
     assert rescored[-1] == [with_aln]
     session.expire_all()
+    without_program = session.get(Opportunity, with_aln)
+    assert without_program is not None and without_program.cvi_score is not None
+    assert without_program.cvi_score < score_with_program
     assert session.get(CviProgram, program.id).assistance_listings == []  # type: ignore[union-attr]
     assert session.scalars(select(AssistanceListing).where(AssistanceListing.number == "16.045")).one()
     trail = session.scalars(
