@@ -19,7 +19,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     var tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") {
-      if (event.key === "Escape") { event.target.blur(); var i = current(); focusItem(i < 0 ? 0 : i); }
+      if (event.key === "Escape") { var from = current(); event.target.blur(); focusItem(from < 0 ? 0 : from); }
       return;
     }
     var index = current();

@@ -1,0 +1,78 @@
+"""The review queue in real headless Chromium: clear a day's intake from the keyboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Curation, Opportunity
+from app.services import cvi_scoring
+from app.services.opportunities import upsert_many
+from tests.factories import record
+
+pytestmark = pytest.mark.browser
+
+
+def _intake(session: Session) -> list[int]:
+    """Three new records the classifier is unsure of (newest first in the returned list)."""
+    ids = []
+    for n, title in enumerate(
+        ["Youth Violence Prevention", "Safe Neighborhoods Training", "Reentry Services"]
+    ):
+        now = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC) - dt.timedelta(hours=n)
+        result = upsert_many(session, [record(id=f"intake-{n}", title=title)], now=now)
+        ids.append(result.new_ids[0])
+    session.commit()  # the classifier scores them on commit; the test sets unsure scores after
+    for opp in session.scalars(select(Opportunity).where(Opportunity.id.in_(ids))):
+        opp.cvi_score = cvi_scoring.threshold() - 0.02
+        opp.cvi_classified = False
+        opp.cvi_eligible = False
+        opp.cvi_reasons = [f"Mentions {opp.title.lower()}"]
+    session.commit()
+    return ids
+
+
+def test_an_admin_clears_the_queue_with_the_keyboard(session: Session, admin_page: Any) -> None:
+    newest, middle, oldest = _intake(session)
+    page = admin_page
+    page.goto("/admin/review")
+    assert page.locator(".review-item").count() == 3
+    first = page.locator(".review-item").first
+    assert first.get_attribute("data-id") == str(newest)
+    assert first.evaluate("element => element === document.activeElement")
+    assert "Mentions youth violence prevention" in first.inner_text()
+
+    # c on the focused (first) item confirms it; the queue reloads without it.
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    assert "confirmed" in page.locator(".alert").first.inner_text()
+    assert page.locator(".review-item").count() == 2
+
+    # j moves to the next item; n opens its note; Escape returns; r rejects it with the note.
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.dataset.id") == str(oldest)
+    page.keyboard.press("n")
+    page.keyboard.type("Reentry only, no CVI activities")
+    page.keyboard.press("Escape")
+    with page.expect_navigation():
+        page.keyboard.press("r")
+    assert page.locator(".review-item").count() == 1
+
+    # The last one by mouse, with the buttons.
+    with page.expect_navigation():
+        page.locator(".review-item").first.get_by_role("button", name="Confirm CVI").click()
+    assert "The queue is empty" in page.content()
+    assert page.js_errors == []
+
+    session.expire_all()
+    decisions = {
+        o.id: o.cvi_override
+        for o in session.scalars(select(Opportunity).where(Opportunity.id.in_([newest, middle, oldest])))
+    }
+    assert decisions == {newest: True, oldest: False, middle: True}
+    note = session.scalars(select(Curation.note).where(Curation.opportunity_id == oldest)).one()
+    assert note == "Reentry only, no CVI activities"
