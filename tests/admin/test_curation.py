@@ -213,6 +213,10 @@ def test_merge_redirects_the_duplicate_and_keeps_both_histories(
     page = admin_client.get(f"/admin/opportunities/{target.id}").get_data(as_text=True)
     assert f"#{duplicate.id}</td>" in page and f"#{target.id}</td>" in page
     assert "2026-12-20" in page and "3000000" in page
+    # The public page of the duplicate leads to the surviving record.
+    public = admin_client.get(f"/opportunities/{duplicate.id}")
+    assert public.status_code in (301, 308)
+    assert public.headers["Location"].endswith(f"/opportunities/{target.id}")
     # Tracking and dismissals move where the unique constraints allow; nothing is lost.
     tracked = {
         (t.organization_id, t.opportunity_id, t.notes) for t in session.scalars(select(TrackedOpportunity))
