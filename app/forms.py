@@ -12,12 +12,13 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from app.models import OrgType, PipelineStage, Role
 from app.services.accounts import EMAIL_PATTERN, MIN_PASSWORD_LENGTH
 
-ORG_TYPE_CHOICES = [(t.value, t.value.capitalize()) for t in OrgType]
+ORG_TYPE_CHOICES = [SelectChoice(t.value, t.value.capitalize()) for t in OrgType]
 EMAIL = [DataRequired("Enter your email address."), Regexp(EMAIL_PATTERN, message="Enter an email address.")]
 NEW_PASSWORD = [
     DataRequired("Choose a password."),
@@ -31,7 +32,9 @@ class SignUpForm(FlaskForm):
     organization = StringField(
         "Organization", validators=[DataRequired("Name your organization."), Length(max=300)]
     )
-    org_type = SelectField("Kind of organization", choices=[("", "Choose one"), *ORG_TYPE_CHOICES])
+    org_type = SelectField(
+        "Kind of organization", choices=[SelectChoice("", "Choose one"), *ORG_TYPE_CHOICES]
+    )
     password = PasswordField("Password", validators=NEW_PASSWORD)
     confirm = PasswordField(
         "Password again",
@@ -67,7 +70,7 @@ class AcceptInviteForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(r.value, r.value.capitalize()) for r in Role])
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.capitalize()) for r in Role])
 
 
 class ButtonForm(FlaskForm):
@@ -130,7 +133,7 @@ class TrackForm(FlaskForm):
 
 
 class TrackedEditForm(FlaskForm):
-    stage = SelectField("Stage", choices=[(s.value, s.value.capitalize()) for s in PipelineStage])
+    stage = SelectField("Stage", choices=[SelectChoice(s.value, s.value.capitalize()) for s in PipelineStage])
     owner = SelectField("Owner", choices=[], validate_choice=False)
     internal_deadline = DateField("Internal deadline", validators=[Optional()])
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=10000)])

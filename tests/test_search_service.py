@@ -79,6 +79,8 @@ def catalogue(session: Session) -> None:
         ],
         now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
     )
+    # Commit first: matching re-scores changed rows after the commit that changed them.
+    session.commit()
     session.execute(update(Opportunity).where(Opportunity.source_id != "d").values(cvi_eligible=True))
     session.commit()
 

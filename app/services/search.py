@@ -288,6 +288,10 @@ def _facets(
             .order_by(func.count().desc())
         ).all()
         facets[name] = [FacetValue(code, count, code in selected[name]) for code, count in rows]
+    for name, values in facets.items():
+        # A chosen value with no results still shows (with 0), so it can be unchosen.
+        shown = {f.value for f in values}
+        values.extend(FacetValue(v, 0, True) for v in sorted(selected.get(name, set()) - shown))
     cvi_count = session.scalar(
         select(func.count())
         .select_from(Opportunity)

@@ -69,7 +69,7 @@ def new() -> str | Response | tuple[str, int]:
             session.commit()
             flash(f"Saved {profile.name}. Here is the funding that fits it.", "success")
             return redirect(url_for(".matches", profile_id=profile.id))
-    status = 400 if form.errors or form.form_errors else 200
+    status = 400 if form.errors else 200
     return render_template("profiles/form.html", form=form, profile=None), status
 
 
@@ -92,7 +92,7 @@ def edit(profile_id: int) -> str | Response | tuple[str, int]:
             session.commit()
             flash(f"Saved {profile.name}.", "success")
             return redirect(url_for(".matches", profile_id=profile.id))
-    status = 400 if form.errors or form.form_errors else 200
+    status = 400 if form.errors else 200
     return render_template("profiles/form.html", form=form, profile=profile), status
 
 

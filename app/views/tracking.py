@@ -6,6 +6,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from app.db import db_session
 from app.forms import ButtonForm, SavedSearchForm, TrackedEditForm
@@ -50,7 +51,9 @@ def edit(tracked_id: int) -> str | Response | tuple[str, int]:
         abort(404, description="Your organization does not track that.")
     form = TrackedEditForm(obj=row) if request.method == "GET" else TrackedEditForm()
     people = organizations.members(session, org_id)
-    form.owner.choices = [("", "Nobody yet")] + [(str(p.id), p.name or p.email) for p in people]
+    form.owner.choices = [SelectChoice("", "Nobody yet")] + [
+        SelectChoice(str(p.id), p.name or p.email) for p in people
+    ]
     if request.method == "GET":
         form.owner.data = str(row.owner_id) if row.owner_id else ""
         form.stage.data = str(row.stage)
