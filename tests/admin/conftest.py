@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from tests.browser.conftest import browser, live_server, page  # noqa: F401  (the site's browser fixtures)
 from tests.factories import record
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -129,57 +128,16 @@ def objects(session: Session, admin: Any, make_user: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def live_server(app: Any) -> Iterator[str]:
-    """The app served on a free loopback port from a thread; yields its base URL."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    assert executable, "install Debian chromium: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@pytest.fixture
-def admin_page(app: Any, browser: Any, live_server: str, admin: Any) -> Iterator[Any]:
+def admin_page(app: Any, page: Any, live_server: Any, admin: Any) -> Iterator[Any]:  # noqa: F811
     """A browser page signed in as the admin through a session cookie made by the app's own serializer."""
     cookie = app.session_interface.get_signing_serializer(app).dumps(
         {"_user_id": str(admin.id), "_fresh": True}
     )
-    context = browser.new_context(base_url=live_server)
-    context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server}])
-    page = context.new_page()
+    page.context.add_cookies(
+        [{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}]
+    )
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.js_errors = errors
-    try:
-        yield page
-    finally:
-        context.close()
+    page.base_url = live_server.url
+    yield page

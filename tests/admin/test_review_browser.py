@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.models import Curation, Opportunity
 from app.services import cvi_scoring
 from app.services.opportunities import upsert_many
+from tests.browser.conftest import accessibility_problems
 from tests.factories import record
 
 pytestmark = pytest.mark.browser
@@ -39,7 +40,8 @@ def _intake(session: Session) -> list[int]:
 def test_an_admin_clears_the_queue_with_the_keyboard(session: Session, admin_page: Any) -> None:
     newest, middle, oldest = _intake(session)
     page = admin_page
-    page.goto("/admin/review")
+    page.goto(page.base_url + "/admin/review")
+    assert accessibility_problems(page) == []
     assert page.locator(".review-item").count() == 3
     first = page.locator(".review-item").first
     assert first.get_attribute("data-id") == str(newest)
