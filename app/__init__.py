@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     cli.init_app(app)
     __import__("matching").init_app(app)  # matching: reindex command, index kept in step
+    __import__("app.cli_crawl", fromlist=["init_app"]).init_app(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(admin_bp)
     api.init_app(app)

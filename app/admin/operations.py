@@ -30,6 +30,7 @@ def crawls() -> str:
         "admin/crawls.html",
         runs=crawl_admin.runs(session, source=source, page=page_arg()),
         sources=crawl_admin.sources(session),
+        crawlable=crawl_admin.crawlable(),
         source=source,
     )
 

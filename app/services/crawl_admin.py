@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import re
 import subprocess
 import sys
 import zlib
@@ -17,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from app.models import CrawlPayload, CrawlRun
 from app.services.paging import Paged, paged
+from crawlers.registry import SOURCES
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,59}$")
 
 
 class CrawlAdminError(ValueError):
@@ -35,9 +34,14 @@ def runs(session: Session, *, source: str = "", page: int = 1, per_page: int = 2
     return paged(session, query.order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc()), page, per_page)
 
 
+def crawlable() -> list[str]:
+    """The sources the crawlers can run now."""
+    return list(SOURCES)
+
+
 def sources(session: Session) -> list[str]:
-    """Sources that have run before (offered in the "run a source now" form)."""
-    return sorted(set(session.scalars(select(CrawlRun.source).distinct())))
+    """Every source the crawlers know, plus any that ran before (for filtering the run list)."""
+    return sorted(set(SOURCES) | set(session.scalars(select(CrawlRun.source).distinct())))
 
 
 def last_runs(session: Session) -> list[CrawlRun]:
@@ -74,7 +78,7 @@ def payload(session: Session, payload_id: int) -> PayloadFile | None:
 
 
 def crawl_command(source: str) -> list[str]:
-    """The CLI the crawlers ship: ``flask --app wsgi crawl --source NAME``."""
+    """The crawlers' own command (``services.crawling.run_crawl`` behind ``flask crawl``)."""
     return [sys.executable, "-m", "flask", "--app", "wsgi", "crawl", "--source", source]
 
 
@@ -85,8 +89,8 @@ def start_crawl(source: str, database_url: str) -> int:
     blocks a gunicorn worker, and writes its own ``crawl_runs`` row like a scheduled crawl.
     """
     source = source.strip()
-    if not SOURCE_PATTERN.match(source):
-        raise CrawlAdminError("choose a source by its name, like grants_gov")
+    if source not in SOURCES:
+        raise CrawlAdminError(f"choose one of the sources: {', '.join(SOURCES)}")
     env = dict(os.environ, DATABASE_URL=database_url)
     process = subprocess.Popen(
         crawl_command(source),

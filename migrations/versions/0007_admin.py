@@ -1,7 +1,7 @@
 """Admin: audit_events for account and API key actions.
 
 Revision ID: 0007_admin
-Revises: 0001
+Revises: 0002
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import app.db
 
 revision: str = "0007_admin"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"  # chained after the crawlers migration once merged
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

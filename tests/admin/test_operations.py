@@ -74,7 +74,11 @@ def test_run_a_source_now_starts_a_background_process(
     assert event.new_value == "grants_gov" and event.actor_id == admin_client.user.id
 
     response = admin_client.post("/admin/crawls/run", {"source": "grants_gov; rm -rf /"})
-    assert response.status_code == 400 and len(started) == 1
+    assert response.status_code == 400 and "choose one of the sources" in response.get_data(as_text=True)
+    assert len(started) == 1
+    form = admin_client.get("/admin/crawls").get_data(as_text=True)
+    for name in ("grants_gov", "ojp", "dol_eta", "ed_forecast", "samhsa"):
+        assert f"<option>{name}</option>" in form or f"<option selected>{name}</option>" in form
 
 
 def test_jobs_page_shows_history_and_locks(session: Session, admin_client: AdminClient) -> None:
