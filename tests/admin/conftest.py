@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from tests.browser.conftest import browser, live_server, page  # noqa: F401  (the site's browser fixtures)
 from tests.factories import record
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -125,19 +123,3 @@ def objects(session: Session, admin: Any, make_user: Any) -> dict[str, Any]:
         "key_id": key.id,
         "member": member,
     }
-
-
-@pytest.fixture
-def admin_page(app: Any, page: Any, live_server: Any, admin: Any) -> Iterator[Any]:  # noqa: F811
-    """A browser page signed in as the admin through a session cookie made by the app's own serializer."""
-    cookie = app.session_interface.get_signing_serializer(app).dumps(
-        {"_user_id": str(admin.id), "_fresh": True}
-    )
-    page.context.add_cookies(
-        [{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}]
-    )
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.js_errors = errors
-    page.base_url = live_server.url
-    yield page

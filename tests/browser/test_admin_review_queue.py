@@ -1,8 +1,13 @@
-"""The review queue in real headless Chromium: clear a day's intake from the keyboard."""
+"""The admin review queue in real headless Chromium: clear a day's intake from the keyboard.
+
+It lives with the site's browser tests so it shares their one Chromium (two Playwright instances
+alive at once in one process do not work); the admin's other tests are in tests/admin/.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +21,23 @@ from tests.browser.conftest import accessibility_problems
 from tests.factories import record
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def admin_page(app: Any, page: Any, live_server: Any, make_user: Any) -> Iterator[Any]:
+    """A browser page signed in as an admin through a session cookie made by the app's own serializer."""
+    admin = make_user("admin@example.org", role="admin")
+    cookie = app.session_interface.get_signing_serializer(app).dumps(
+        {"_user_id": str(admin.id), "_fresh": True}
+    )
+    page.context.add_cookies(
+        [{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}]
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.js_errors = errors
+    page.base_url = live_server.url
+    yield page
 
 
 def _intake(session: Session) -> list[int]:
