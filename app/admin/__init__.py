@@ -44,8 +44,11 @@ def form_text(name: str) -> str:
 
 
 def bad_input(message: str, back: str | None = None) -> tuple[str, int]:
-    """A 400 page with the message and a way back; nothing was changed."""
-    return render_template("admin/error.html", message=message, back=back or request.referrer), 400
+    """A 400 page with the message and a way back (only to this site); nothing was changed."""
+    referrer = request.referrer or ""
+    if back is None and referrer.startswith(request.host_url):
+        back = referrer
+    return render_template("admin/error.html", message=message, back=back), 400
 
 
 @bp.app_template_filter("audit_value")
