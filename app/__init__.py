@@ -21,7 +21,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     import matching
-    from app import api, cli, cli_crawl, db, extensions, logs, templating
+    from app import admin, api, cli, cli_crawl, db, extensions, logs, templating
     from app.views import auth, errors, home, opportunities, organization, profiles, search, tracking
 
     logs.init_app(app)
@@ -40,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         opportunities.bp,
         profiles.bp,
         tracking.bp,
+        admin.bp,
     ):
         app.register_blueprint(blueprint)
     api.init_app(app)

@@ -62,6 +62,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "CORS_ORIGINS": [o.strip() for o in (env("CORS_ORIGINS") or "").split(",") if o.strip()],
         "LOG_LEVEL": env("LOG_LEVEL") or "INFO",
         "PAGE_SIZE": int(env("PAGE_SIZE") or 25),
+        "ADMIN_REVIEW_BAND": float(env("ADMIN_REVIEW_BAND") or 0.15),
         "API_ANON_RATE_LIMIT": int(env("API_ANON_RATE_LIMIT") or 30),
         "API_CACHE_SECONDS": int(env("API_CACHE_SECONDS") or 60),
         "WTF_CSRF_ENABLED": _bool(env("WTF_CSRF_ENABLED"), True),

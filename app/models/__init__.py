@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2 models; importing this package registers every table on ``Base.metadata``."""
 
 from app.models.account import ApiKey, Organization, User
+from app.models.audit import AuditEvent
 from app.models.catalogue import Agency, AssistanceListing, CviProgram
 from app.models.enums import (
     CrawlStatus,
@@ -46,6 +47,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyUsage",
     "AssistanceListing",
+    "AuditEvent",
     "CrawlError",
     "CrawlPayload",
     "CrawlRun",
