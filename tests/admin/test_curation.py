@@ -52,7 +52,7 @@ def test_confirm_reject_and_clear_cvi(session: Session, admin_client: AdminClien
     admin_client.post(f"/admin/opportunities/{opp.id}/cvi/clear", {"note": "let the classifier decide"})
     session.refresh(opp)
     assert opp.cvi_override is None and opp.reviewed_by_id is None
-    assert opp.cvi_eligible is False  # back to the classifier's verdict
+    assert opp.cvi_eligible is bool(opp.cvi_classified)  # back to the classifier's verdict
 
     trail = session.scalars(
         select(Curation).where(Curation.opportunity_id == opp.id).order_by(Curation.id)
