@@ -13,5 +13,5 @@ from app.services import admin_dashboard, review_queue
 @bp.get("/")
 @admin_required
 def index() -> str:
-    scope = review_queue.band(current_app.config.get("ADMIN_REVIEW_BAND", 0.15))
+    scope = review_queue.band(current_app.config["ADMIN_REVIEW_BAND"])
     return render_template("admin/dashboard.html", figures=admin_dashboard.figures(db_session(), scope))

@@ -17,7 +17,7 @@ PER_PAGE = 20
 def _band() -> review_queue.Band:
     width = request.values.get("band", type=float)
     if width is None or not 0 <= width <= 1:
-        width = current_app.config.get("ADMIN_REVIEW_BAND", 0.15)
+        width = current_app.config["ADMIN_REVIEW_BAND"]
     return review_queue.band(float(width))
 
 
