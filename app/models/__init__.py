@@ -2,6 +2,7 @@
 
 from app.models.account import ApiKey, Organization, User
 from app.models.catalogue import Agency, AssistanceListing, CviProgram
+from app.models.catalogue_state import CatalogueState
 from app.models.enums import (
     CrawlStatus,
     CurationAction,
@@ -46,6 +47,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyUsage",
     "AssistanceListing",
+    "CatalogueState",
     "CrawlError",
     "CrawlPayload",
     "CrawlRun",

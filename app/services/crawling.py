@@ -403,7 +403,7 @@ def touch_seen(session: Session, source: str, source_ids: Sequence[str], now: dt
                 Opportunity.vanished_at.is_(None),
             )
             .values(last_seen=now)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, catalogue_neutral=True)
         )
         touched += int(getattr(result, "rowcount", 0) or 0)
     return touched

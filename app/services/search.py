@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Agency, Opportunity, OpportunityCode, OpportunityStatus
+from app.models.opportunity import number_key
 
 ALN_PATTERN = re.compile(r"^\d{2}\.\d{3}[A-Z]?$", re.IGNORECASE)
 #: How many keyword hits relevance search considers before filtering (the rest are not relevant).
@@ -169,13 +170,14 @@ def _conditions(params: SearchParams, today: dt.date) -> dict[str, ColumnElement
 
 
 def find_exact(session: Session, q: str) -> Opportunity | None:
-    """An opportunity whose number is exactly the query (case-insensitive), if any."""
-    text = q.strip().strip('"')
-    if not text or len(text) > 200:
+    """An opportunity whose number is exactly the query (case-insensitive), if any: one indexed
+    read of the normalized ``number_key``."""
+    key = number_key(q)
+    if not key or len(key) > 200:
         return None
     return session.scalar(
         select(Opportunity)
-        .where(_visible(), func.upper(Opportunity.number) == text.upper())
+        .where(Opportunity.number_key == key, _visible())
         .order_by(Opportunity.merged_into_id.is_(None).desc(), Opportunity.id)
         .limit(1)
     )
