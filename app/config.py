@@ -65,7 +65,6 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "ADMIN_REVIEW_BAND": float(env("ADMIN_REVIEW_BAND") or 0.15),
         "API_ANON_RATE_LIMIT": int(env("API_ANON_RATE_LIMIT") or 30),
         "API_CACHE_SECONDS": int(env("API_CACHE_SECONDS") or 60),
-        "ADMIN_REVIEW_BAND": float(env("ADMIN_REVIEW_BAND") or 0.15),
         "WTF_CSRF_ENABLED": _bool(env("WTF_CSRF_ENABLED"), True),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

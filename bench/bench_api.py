@@ -72,16 +72,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def migrate(database_url: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["skip_logging"] = True
-    command.upgrade(config, "head")
-
-
 def issue_key(database_url: str) -> str:
     from sqlalchemy.orm import Session
 
@@ -199,7 +189,6 @@ def main() -> int:
     wrk = ensure_wrk()
     database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{OUT / 'api.db'}"
     index_dir = OUT / "index"
-    migrate(database_url)
     started = time.perf_counter()
     info = api_data.build(database_url, index_dir)
     print(

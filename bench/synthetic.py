@@ -108,10 +108,16 @@ def build_store(n: int = 85_000, *, today: dt.date | None = None, say=print) -> 
     db_path = directory / "store.db"
     store = SyntheticStore(n, f"sqlite:///{db_path}", str(directory / "index"), directory)
     marker = directory / "done.json"
-    if marker.exists():
-        return store
     from alembic import command
     from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config(str(root / "alembic.ini"))
+    config.attributes["database_url"] = store.url
+    config.attributes["skip_logging"] = True
+    if marker.exists():
+        command.upgrade(config, "head")  # every run: a cached store gets new migrations too
+        return store
     from sqlalchemy import insert, update
     from sqlalchemy.orm import Session
 
@@ -124,10 +130,6 @@ def build_store(n: int = 85_000, *, today: dt.date | None = None, say=print) -> 
 
     directory.mkdir(parents=True, exist_ok=True)
     db_path.unlink(missing_ok=True)
-    root = Path(__file__).resolve().parent.parent
-    config = Config(str(root / "alembic.ini"))
-    config.attributes["database_url"] = store.url
-    config.attributes["skip_logging"] = True
     command.upgrade(config, "head")
     engine = make_engine(store.url)
     today = today or dt.date.today()

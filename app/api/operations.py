@@ -4,6 +4,7 @@ and feed the OpenAPI document (``app.api.openapi``), so the document cannot drif
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import threading
@@ -200,26 +201,63 @@ def cache_for(app_extensions: dict[str, Any]) -> ResponseCache:
     return cache  # type: ignore[no-any-return]
 
 
-def json_response(op: Operation, render: Callable[[], BaseModel], cache_key: str | None = None) -> Response:
-    """Render ``render()`` as JSON; cacheable operations get an ETag, Cache-Control and 304s."""
+def listing_etag(version: str, api_version: str, key: str, today: str) -> str:
+    """The ETag of a cacheable answer: the catalogue version, the API version, the operation with
+    its normalized parameters, and the day (deadlines and "closing within" windows move daily)."""
+    seed = f"{api_version}|{version}|{today}|{key}"
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
+
+
+def json_response(
+    op: Operation,
+    render: Callable[[], BaseModel],
+    cache_key: str | None = None,
+    *,
+    version: Callable[[], str] | None = None,
+    api_version: str = "",
+) -> Response:
+    """Render ``render()`` as JSON; cacheable operations get an ETag, Cache-Control and 304s.
+
+    With ``version`` (the catalogue version) the ETag is known before rendering, so a matching
+    If-None-Match is answered 304 after one indexed read, and bodies are cached per ETag (a
+    catalogue change can never serve an old body). Without it the ETag hashes the body.
+    """
     if not op.cacheable:
         return Response(render().model_dump_json(), mimetype=op.media_type)
     ttl = float(current_app.config["API_CACHE_SECONDS"])
+    max_age = int(ttl)
     cache = cache_for(current_app.extensions)
     key = f"{op.endpoint}:{cache_key if cache_key is not None else request.query_string.decode('latin-1')}"
-    cached = cache.get(key, ttl) if ttl > 0 else None
-    if cached is None:
+    if version is not None:
+        etag = listing_etag(version(), api_version, key, datetime.date.today().isoformat())
+        if request.if_none_match.contains_weak(etag):
+            return _not_modified(etag, max_age)
+        cached = cache.get(etag, ttl) if ttl > 0 else None
+        if cached is None:
+            body = render().model_dump_json().encode("utf-8")
+            if ttl > 0:
+                cache.put(etag, etag, body)
+        else:
+            body = cached[1]
+        return _cacheable(Response(body, mimetype=op.media_type), etag, max_age)
+    found = cache.get(key, ttl) if ttl > 0 else None
+    if found is None:
         body = render().model_dump_json().encode("utf-8")
         etag = hashlib.sha256(body).hexdigest()[:32]
         if ttl > 0:
             cache.put(key, etag, body)
     else:
-        etag, body = cached
-    max_age = int(ttl)
+        etag, body = found
     if request.if_none_match.contains_weak(etag):
-        response = Response(status=304)
-    else:
-        response = Response(body, mimetype=op.media_type)
+        return _not_modified(etag, max_age)
+    return _cacheable(Response(body, mimetype=op.media_type), etag, max_age)
+
+
+def _not_modified(etag: str, max_age: int) -> Response:
+    return _cacheable(Response(status=304), etag, max_age)
+
+
+def _cacheable(response: Response, etag: str, max_age: int) -> Response:
     response.set_etag(etag)
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return response

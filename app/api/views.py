@@ -47,7 +47,7 @@ from app.api.schemas import (
 )
 from app.db import db_session
 from app.extensions import csrf
-from app.services import deadlines, opportunity_detail, reference
+from app.services import catalogue_version, deadlines, opportunity_detail, reference
 from app.services.search import search
 from matching.keyword import KeywordIndex, get_index
 from matching.profile import MatchingError, ProfileInput
@@ -115,7 +115,13 @@ def operation(
             cache_key = None
             if "query" in kwargs:
                 cache_key = f"{sorted(path_kwargs.items())}:{kwargs['query'].model_dump_json()}"
-            return json_response(op, lambda: view(**kwargs), cache_key)
+            return json_response(
+                op,
+                lambda: view(**kwargs),
+                cache_key,
+                version=lambda: catalogue_version.token(db_session()),
+                api_version=openapi.API_VERSION,
+            )
 
         bp.add_url_rule(path, view_func=wrapper, methods=[method])
         return wrapper

@@ -3,6 +3,7 @@
 from app.models.account import ApiKey, Organization, User
 from app.models.audit import AuditEvent
 from app.models.catalogue import Agency, AssistanceListing, CviProgram
+from app.models.catalogue_state import CatalogueState
 from app.models.enums import (
     CrawlStatus,
     CurationAction,
@@ -48,6 +49,7 @@ __all__ = [
     "ApiKeyUsage",
     "AssistanceListing",
     "AuditEvent",
+    "CatalogueState",
     "CrawlError",
     "CrawlPayload",
     "CrawlRun",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +42,8 @@ class Opportunity(Base):
     source: Mapped[str] = mapped_column(String(500))
     source_id: Mapped[str] = mapped_column(String(200))
     number: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: ``number`` upper-cased and trimmed, for exact lookups by index (set with ``number``).
+    number_key: Mapped[str | None] = mapped_column(String(200), index=True)
     title: Mapped[str] = mapped_column(String(1000))
     department: Mapped[str] = mapped_column(String(40), index=True)
     sub_agency: Mapped[str | None] = mapped_column(String(200))
@@ -108,6 +111,19 @@ class Opportunity(Base):
         if self.cvi_override is not None:
             return self.cvi_override
         return bool(self.cvi_classified)
+
+
+def number_key(number: str | None) -> str | None:
+    """The lookup form of an opportunity number: trimmed (and of quotes) and upper-cased."""
+    if number is None:
+        return None
+    key = number.strip().strip('"').strip().upper()
+    return key or None
+
+
+@event.listens_for(Opportunity.number, "set")
+def _set_number_key(target: Opportunity, value: str | None, _old: Any, _initiator: Any) -> None:
+    target.number_key = number_key(value)
 
 
 class OpportunityCode(Base):

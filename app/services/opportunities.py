@@ -25,6 +25,8 @@ from app.models import (
     OpportunityStatus,
     OpportunityVersion,
 )
+from app.models.catalogue_state import mark_changed
+from app.models.opportunity import number_key
 from crawlers.normalize import CONTENT_FIELDS, NormalizedOpportunity
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,8 @@ def bulk_insert(
     """
     if not rows:
         return []
+    # Driver-level writes bypass the session events that move the catalogue version on.
+    mark_changed(session)
     connection = session.connection()
     dialect = connection.dialect
     names = list(rows[0])
@@ -287,6 +291,7 @@ def upsert_many(
         if found is None:
             values = _column_values(record, today)
             values.update(
+                number_key=number_key(record.number),
                 source=record.source,
                 source_id=record.id,
                 agency_id=agency_ids.get((record.sub_agency or "")[:60]),
@@ -326,14 +331,15 @@ def upsert_many(
                 update(Opportunity)
                 .where(Opportunity.id.in_(unchanged_ids[start : start + 900]))
                 .values(last_seen=now)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False, catalogue_neutral=True)
             )
         result.unchanged = len(unchanged_ids)
     if rehashed:
         session.execute(
             update(Opportunity.__table__)  # type: ignore[arg-type]
             .where(Opportunity.__table__.c.id == bindparam("b_id"))
-            .values(source_hash=bindparam("b_source_hash")),
+            .values(source_hash=bindparam("b_source_hash"))
+            .execution_options(catalogue_neutral=True),
             rehashed,
         )
 

@@ -19,6 +19,8 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Agency, Opportunity, OpportunityCode, OpportunityStatus
+from app.models.opportunity import number_key
+from app.services import catalogue_version
 
 ALN_PATTERN = re.compile(r"^\d{2}\.\d{3}[A-Z]?$", re.IGNORECASE)
 #: How many keyword hits relevance search considers before filtering (the rest are not relevant).
@@ -169,13 +171,14 @@ def _conditions(params: SearchParams, today: dt.date) -> dict[str, ColumnElement
 
 
 def find_exact(session: Session, q: str) -> Opportunity | None:
-    """An opportunity whose number is exactly the query (case-insensitive), if any."""
-    text = q.strip().strip('"')
-    if not text or len(text) > 200:
+    """An opportunity whose number is exactly the query (case-insensitive), if any: one indexed
+    read of the normalized ``number_key``."""
+    key = number_key(q)
+    if not key or len(key) > 200:
         return None
     return session.scalar(
         select(Opportunity)
-        .where(_visible(), func.upper(Opportunity.number) == text.upper())
+        .where(Opportunity.number_key == key, _visible())
         .order_by(Opportunity.merged_into_id.is_(None).desc(), Opportunity.id)
         .limit(1)
     )
@@ -470,17 +473,32 @@ def _facets(
     return facets
 
 
+#: Sub-agency code → readable name for the whole catalogue, per catalogue version (per process):
+#: the names only change with the catalogue, and reading them is a scan of the opportunities.
+_agency_name_memo: dict[str, dict[str, str]] = {}
+
+
 def agency_names(session: Session, codes: Sequence[str]) -> dict[str, str]:
     """Readable names of sub-agency codes (from the agencies table, else an opportunity's agency name)."""
     if not codes:
         return {}
+    token = catalogue_version.token(session)
+    names = _agency_name_memo.get(token)
+    if names is None:
+        names = _all_agency_names(session)
+        _agency_name_memo.clear()
+        _agency_name_memo[token] = names
+    return {code: names[code] for code in codes if code in names}
+
+
+def _all_agency_names(session: Session) -> dict[str, str]:
     names: dict[str, str] = {}
     for code, name in session.execute(
         select(Opportunity.sub_agency, func.max(Opportunity.agency_name))
-        .where(Opportunity.sub_agency.in_(list(codes)), Opportunity.agency_name.is_not(None))
+        .where(Opportunity.sub_agency.is_not(None), Opportunity.agency_name.is_not(None))
         .group_by(Opportunity.sub_agency)
     ):
         names[str(code)] = str(name)
-    agencies = session.execute(select(Agency.code, Agency.name).where(Agency.code.in_(list(codes))))
+    agencies = session.execute(select(Agency.code, Agency.name))
     names.update({str(code): str(name) for code, name in agencies})
     return names
