@@ -20,13 +20,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    from app import cli, db, extensions, logs
-    from app.views import home
+    from app import cli, db, extensions, jobs, logs
+    from app.views import alerts, home
 
     logs.init_app(app)
     db.init_app(app)
     extensions.init_app(app)
     cli.init_app(app)
+    jobs.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(alerts.bp)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})
     return app

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2 models; importing this package registers every table on ``Base.metadata``."""
 
 from app.models.account import ApiKey, Organization, User
+from app.models.alerts import AlertSettings
 from app.models.catalogue import Agency, AssistanceListing, CviProgram
 from app.models.enums import (
     CrawlStatus,
@@ -42,6 +43,7 @@ from app.models.workspace import (
 
 __all__ = [
     "Agency",
+    "AlertSettings",
     "AlertSubscription",
     "ApiKey",
     "ApiKeyUsage",
