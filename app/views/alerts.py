@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.db import db_session, utcnow
@@ -22,7 +22,7 @@ from app.services.subscriptions import SubscriptionError
 bp = Blueprint("alerts", __name__)
 log = logging.getLogger(__name__)
 
-FREQUENCIES = [(Frequency.DAILY.value, "Daily"), (Frequency.WEEKLY.value, "Weekly")]
+FREQUENCIES = [SelectChoice(Frequency.DAILY.value, "Daily"), SelectChoice(Frequency.WEEKLY.value, "Weekly")]
 
 
 class SubscriptionForm(FlaskForm):  # type: ignore[misc]
@@ -61,7 +61,7 @@ def _preferences_page(subscribe_form: SubscribeForm | None = None, status: int =
     user = _user()
     targets = subscriptions.available_targets(session, user)
     form = subscribe_form or SubscribeForm()
-    form.target.choices = [(t.key, t.label) for t in targets]
+    form.target.choices = [SelectChoice(t.key, t.label) for t in targets]
     rows = subscriptions.subscriptions_of(session, user)
     edit_forms = {}
     for row in rows:
@@ -93,7 +93,9 @@ def subscribe() -> Any:
     session = db_session()
     user = _user()
     form = SubscribeForm()
-    form.target.choices = [(t.key, t.label) for t in subscriptions.available_targets(session, user)]
+    form.target.choices = [
+        SelectChoice(t.key, t.label) for t in subscriptions.available_targets(session, user)
+    ]
     if not form.validate_on_submit():
         flash("Please correct the alert below.", "error")
         return _preferences_page(form, 400)
