@@ -28,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     cli.init_app(app)
     jobs.init_app(app)
+    __import__("matching").init_app(app)  # matching: reindex command, index kept in step
     app.register_blueprint(home.bp)
     app.register_blueprint(alerts.bp)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})

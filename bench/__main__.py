@@ -21,7 +21,8 @@ def main(argv: list[str]) -> int:
         print(f"\n=== bench {name} ===", flush=True)
         started = time.perf_counter()
         code = module.main()
-        print(f"=== bench {name}: {'ok' if code == 0 else 'MISSED TARGET'} in {time.perf_counter() - started:.0f} s")
+        outcome = "ok" if code == 0 else "MISSED TARGET"
+        print(f"=== bench {name}: {outcome} in {time.perf_counter() - started:.0f} s")
         if code != 0:
             failures.append(name)
     if failures:

@@ -1,0 +1,446 @@
+"""The ranker: the one way a program profile becomes a ranked, explained list of opportunities.
+
+Used by the site, the API, digests and the evaluation. Steps:
+
+1. candidates from the keyword index (BM25F over stemmed, boosted fields) and from the passage
+   embeddings (best passage cosine), fused into one topic score (tuned weighted sum, or RRF);
+2. the topic score is adjusted by the opportunity's CVI score, the profile's applicant eligibility
+   (not eligible → strongly down), deadline feasibility, award size against the profile budget and
+   curated boosts (featured up; hidden and merged never shown);
+3. filters (department, status, close-date window, days left, CVI only, excluded ids);
+4. each result carries an explanation a grant writer can check in seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from flask import current_app, has_app_context
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Opportunity, OrgType, PassageEmbedding
+from matching import embeddings
+from matching.eligibility import Verdict, assess
+from matching.keyword import KeywordHit, get_index, safe_query
+from matching.profile import MatchingError, ProfileInput
+from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
+
+Method = Literal["hybrid", "keyword", "semantic"]
+METHODS: tuple[str, ...] = ("hybrid", "keyword", "semantic")
+
+#: Candidates taken from each retriever before fusion.
+CANDIDATES = 300
+#: Fusion: topic = SEMANTIC_WEIGHT * cosine + KEYWORD_WEIGHT * (bm25 / best bm25).
+SEMANTIC_WEIGHT = 1.0
+KEYWORD_WEIGHT = 0.35
+#: Multipliers after fusion.
+ELIGIBILITY_FACTOR = {"eligible": 1.0, "partner": 0.85, "unknown": 0.9, "not eligible": 0.4}
+CVI_BASE, CVI_GAIN = 0.7, 0.45
+FEATURED_FACTOR = 1.1
+BUDGET_MISMATCH_FACTOR = 0.9
+TIGHT_DEADLINE_FACTOR = 0.9
+
+
+@dataclass
+class RankFilters:
+    """What a result may be. The defaults suit the site: open or forecasted, at least a week left,
+    CVI-eligible only. ``RankFilters.everything()`` is the evaluation's (no deadline filter)."""
+
+    departments: Sequence[str] | None = None
+    statuses: Sequence[str] | None = ("posted", "forecasted")
+    close_after: dt.date | None = None
+    close_before: dt.date | None = None
+    min_days_left: int | None = 7
+    cvi_only: bool = True
+    exclude_ids: Collection[int] = ()
+
+    @classmethod
+    def everything(cls, *, cvi_only: bool = False) -> RankFilters:
+        return cls(statuses=None, min_days_left=None, cvi_only=cvi_only)
+
+
+@dataclass
+class Explanation:
+    reason: str
+    matched_terms: list[str] = field(default_factory=list)
+    passage: str | None = None
+    eligibility: Verdict = field(default_factory=lambda: Verdict("unknown"))
+    cvi_programs: list[dict[str, str]] = field(default_factory=list)
+    days_left: int | None = None
+    cvi_reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "matched_terms": list(self.matched_terms),
+            "passage": self.passage,
+            "eligibility": {"verdict": self.eligibility.verdict, "sentence": self.eligibility.sentence},
+            "cvi_programs": list(self.cvi_programs),
+            "days_left": self.days_left,
+            "cvi_reasons": list(self.cvi_reasons),
+        }
+
+
+@dataclass
+class Match:
+    opportunity: Opportunity
+    score: float
+    explanation: Explanation
+
+
+@dataclass
+class _Candidate:
+    opportunity_id: int
+    semantic: float = 0.0
+    keyword: float = 0.0
+    semantic_rank: int | None = None
+    keyword_rank: int | None = None
+    matched_terms: list[str] = field(default_factory=list)
+    sem_position: int | None = None
+    topic: float = 0.0
+
+
+def rank(
+    session: Session,
+    profile: ProfileInput | Mapping[str, Any],
+    *,
+    filters: RankFilters | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    method: str = "hybrid",
+    today: dt.date | None = None,
+    index_dir: str | None = None,
+) -> list[Match]:
+    """The best opportunities for a program profile, best first, each with its explanation.
+
+    Raises ``MatchingError`` (a readable message) for a bad profile, method, limit or filter.
+    """
+    profile = profile if isinstance(profile, ProfileInput) else ProfileInput.parse(dict(profile))
+    if method not in METHODS:
+        raise MatchingError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if not 1 <= limit <= 200 or offset < 0 or offset > 10_000:
+        raise MatchingError("limit must be 1 to 200 and offset 0 to 10,000")
+    filters = filters or RankFilters()
+    if filters.close_after and filters.close_before and filters.close_after > filters.close_before:
+        raise MatchingError("close_after must not be later than close_before")
+    today = today or dt.date.today()
+    text = profile.query_text()
+    parsed = safe_query(text, phrases=profile.focus_areas)
+    if parsed.empty and method == "keyword":
+        raise MatchingError("the profile has no searchable words (only punctuation or operators)")
+
+    wanted = offset + limit
+    candidates, query_vector, matrix = _retrieve(
+        session, profile, text, parsed, method, CANDIDATES, None, index_dir
+    )
+    matches = _score(session, profile, candidates, filters, today, method)
+    if len(matches) < wanted and candidates:
+        # Narrow filters: retrieve again, among the opportunities the filters allow.
+        allowed = set(session.scalars(_filtered_ids(filters, today)))
+        if len(allowed) > len(matches):
+            candidates, query_vector, matrix = _retrieve(
+                session, profile, text, parsed, method, len(allowed), allowed, index_dir
+            )
+            matches = _score(session, profile, candidates, filters, today, method)
+    page = matches[offset : offset + limit]
+    _explain(session, page, candidates, query_vector, matrix, profile.org_type)
+    return [m for m, _c in page]
+
+
+# -- retrieval -----------------------------------------------------------------------------------
+
+
+def _index_dir(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if has_app_context():
+        return str(current_app.config["INDEX_DIR"])
+    raise MatchingError("no keyword index configured (run inside the app or pass index_dir)")
+
+
+def _retrieve(
+    session: Session,
+    profile: ProfileInput,
+    text: str,
+    parsed: Any,
+    method: str,
+    depth: int,
+    allowed: set[int] | None,
+    index_dir: str | None,
+) -> tuple[dict[int, _Candidate], np.ndarray | None, embeddings.VectorMatrix | None]:
+    candidates: dict[int, _Candidate] = {}
+    query_vector = None
+    matrix = None
+    if method in ("hybrid", "semantic"):
+        matrix = embeddings.VECTORS.get(session)
+        if len(matrix):
+            query_vector = embeddings.embed_query(text)
+            best = matrix.scores(query_vector)
+            ids = matrix.opportunity_ids
+            if allowed is not None:
+                mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+                positions = np.nonzero(mask)[0]
+            else:
+                positions = np.arange(len(ids))
+            if len(positions) > depth:
+                part = np.argpartition(-best[positions], depth - 1)[:depth]
+                positions = positions[part]
+            positions = positions[np.argsort(-best[positions], kind="stable")]
+            for rank_no, pos in enumerate(positions.tolist(), start=1):
+                opp_id = int(ids[pos])
+                candidates[opp_id] = _Candidate(
+                    opp_id, semantic=float(best[pos]), semantic_rank=rank_no, sem_position=pos
+                )
+    if method in ("hybrid", "keyword") and not parsed.empty:
+        hits: list[KeywordHit] = get_index(_index_dir(index_dir)).search(
+            parsed, limit=depth, filter_ids=allowed
+        )
+        top = hits[0].score if hits else 1.0
+        for rank_no, hit in enumerate(hits, start=1):
+            cand = candidates.get(hit.opportunity_id)
+            if cand is None:
+                cand = candidates[hit.opportunity_id] = _Candidate(hit.opportunity_id)
+                if method == "hybrid" and matrix is not None and query_vector is not None:
+                    pos = int(np.searchsorted(matrix.opportunity_ids, hit.opportunity_id))
+                    if (
+                        pos < len(matrix.opportunity_ids)
+                        and matrix.opportunity_ids[pos] == hit.opportunity_id
+                    ):
+                        cand.sem_position = pos
+                        cand.semantic = float(matrix.scores_at(pos, query_vector))
+            cand.keyword = hit.score / top if top > 0 else 0.0
+            cand.keyword_rank = rank_no
+            cand.matched_terms = hit.matched_terms
+    for cand in candidates.values():
+        if method == "semantic":
+            cand.topic = cand.semantic
+        elif method == "keyword":
+            cand.topic = cand.keyword
+        else:
+            cand.topic = SEMANTIC_WEIGHT * cand.semantic + KEYWORD_WEIGHT * cand.keyword
+    return candidates, query_vector, matrix
+
+
+# -- scoring and filters -------------------------------------------------------------------------
+
+
+def _filtered_ids(filters: RankFilters, today: dt.date) -> Any:
+    query = select(Opportunity.id).where(
+        Opportunity.hidden.is_(False),
+        Opportunity.merged_into_id.is_(None),
+        Opportunity.vanished_at.is_(None),
+    )
+    if filters.departments:
+        query = query.where(Opportunity.department.in_([d.strip() for d in filters.departments]))
+    if filters.statuses:
+        query = query.where(Opportunity.status.in_([str(s).lower() for s in filters.statuses]))
+    if filters.close_after:
+        query = query.where(Opportunity.close_date >= filters.close_after)
+    if filters.close_before:
+        query = query.where(Opportunity.close_date <= filters.close_before)
+    if filters.min_days_left is not None:
+        earliest = today + dt.timedelta(days=filters.min_days_left)
+        query = query.where((Opportunity.close_date.is_(None)) | (Opportunity.close_date >= earliest))
+    if filters.cvi_only:
+        query = query.where(Opportunity.cvi_eligible.is_(True))
+    if filters.exclude_ids:
+        query = query.where(Opportunity.id.not_in(list(filters.exclude_ids)))
+    return query
+
+
+def _score(
+    session: Session,
+    profile: ProfileInput,
+    candidates: Mapping[int, _Candidate],
+    filters: RankFilters,
+    today: dt.date,
+    method: str,
+) -> list[tuple[Match, _Candidate]]:
+    if not candidates:
+        return []
+    ids = list(candidates)
+    rows: list[Opportunity] = []
+    base = _filtered_ids(filters, today).with_only_columns(Opportunity)
+    for start in range(0, len(ids), 900):
+        rows.extend(session.scalars(base.where(Opportunity.id.in_(ids[start : start + 900]))))
+    budget = parse_budget(profile.budget_range)
+    out: list[tuple[Match, _Candidate]] = []
+    for opportunity in rows:
+        cand = candidates[opportunity.id]
+        verdict = assess(opportunity, profile.org_type)
+        score = cand.topic
+        score *= CVI_BASE + CVI_GAIN * float(opportunity.cvi_score or 0.0)
+        score *= ELIGIBILITY_FACTOR[verdict.verdict]
+        if budget and not budget_fits(opportunity, budget):
+            score *= BUDGET_MISMATCH_FACTOR
+        days = days_left(opportunity, today)
+        if filters.min_days_left is not None and days is not None and days < filters.min_days_left + 14:
+            score *= TIGHT_DEADLINE_FACTOR
+        if opportunity.featured:
+            score *= FEATURED_FACTOR
+        explanation = Explanation(
+            reason="",
+            eligibility=verdict,
+            days_left=days,
+            matched_terms=list(cand.matched_terms[:8]),
+            cvi_reasons=list(opportunity.cvi_reasons or []),
+        )
+        out.append((Match(opportunity, round(float(score), 6), explanation), cand))
+    out.sort(key=lambda mc: (-mc[0].score, mc[0].opportunity.id))
+    return out
+
+
+def days_left(opportunity: Opportunity, today: dt.date) -> int | None:
+    return (opportunity.close_date - today).days if opportunity.close_date else None
+
+
+_MONEY = re.compile(r"\$?\s*(\d+(?:[.,]\d+)*)\s*(k|m|mm|million|thousand|b|billion)?", re.I)
+
+
+def parse_budget(text: str | None) -> tuple[float, float] | None:
+    """``"$250,000-$500,000"``, ``"up to 1M"``, ``"300k"`` → (low, high) dollars; None if unreadable."""
+    if not text:
+        return None
+    amounts = []
+    for number, unit in _MONEY.findall(text):
+        try:
+            value = float(number.replace(",", ""))
+        except ValueError:
+            continue
+        unit = unit.lower()
+        value *= {
+            "k": 1e3,
+            "thousand": 1e3,
+            "m": 1e6,
+            "mm": 1e6,
+            "million": 1e6,
+            "b": 1e9,
+            "billion": 1e9,
+        }.get(unit, 1.0)
+        if value >= 1000:
+            amounts.append(value)
+    if not amounts:
+        return None
+    if re.search(r"\b(up to|under|less than|max)\b", text, re.I) or len(amounts) == 1:
+        return (min(amounts) / 4 if len(amounts) == 1 else min(amounts), max(amounts))
+    return min(amounts), max(amounts)
+
+
+def budget_fits(opportunity: Opportunity, budget: tuple[float, float]) -> bool:
+    """Awards far below what the program needs, or floors far above it, do not fit."""
+    low, high = budget
+    ceiling = opportunity.award_ceiling
+    floor = opportunity.award_floor
+    if ceiling and ceiling < low / 4:
+        return False
+    return not (floor and floor > high * 4)
+
+
+# -- explanations --------------------------------------------------------------------------------
+
+
+def _explain(
+    session: Session,
+    page: Sequence[tuple[Match, _Candidate]],
+    candidates: Mapping[int, _Candidate],
+    query_vector: np.ndarray | None,
+    matrix: embeddings.VectorMatrix | None,
+    org_type: OrgType,
+) -> None:
+    if not page:
+        return
+    programs = load_programs_by_aln(session)
+    rows: dict[int, int] = {}
+    if matrix is not None and query_vector is not None:
+        for match, cand in page:
+            if cand.sem_position is not None:
+                rows[match.opportunity.id] = matrix.best_row(cand.sem_position, query_vector)
+    texts = (
+        dict(
+            session.execute(
+                select(PassageEmbedding.id, PassageEmbedding.passage).where(
+                    PassageEmbedding.id.in_(list(rows.values()))
+                )
+            ).all()
+        )
+        if rows
+        else {}
+    )
+    for match, _cand in page:
+        opp = match.opportunity
+        exp = match.explanation
+        refs = _programs(opp, programs)
+        exp.cvi_programs = [{"slug": r.slug, "name": r.name, "aln": r.aln} for r in refs]
+        passage = texts.get(rows.get(opp.id, -1))
+        exp.passage = _best_sentences(passage, exp.matched_terms) if passage else _lead(opp)
+        exp.reason = _reason(exp, refs, org_type)
+
+
+def _programs(opportunity: Opportunity, programs: Mapping[str, ProgramRef]) -> list[ProgramRef]:
+    refs: list[ProgramRef] = []
+    for aln in opportunity.aln or []:
+        ref = program_for(aln, programs)
+        if ref is not None and ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def _best_sentences(passage: str, terms: Sequence[str], max_chars: int = 360) -> str:
+    """The passage cut to the sentences with the most matched terms."""
+    parts = sentences(passage)
+    if len(passage) <= max_chars or not parts:
+        return passage[:max_chars]
+    lowered = [t.lower() for t in terms]
+    scored = sorted(range(len(parts)), key=lambda i: (-sum(t in parts[i].lower() for t in lowered), i))
+    chosen: list[int] = []
+    size = 0
+    for i in scored:
+        if size + len(parts[i]) > max_chars and chosen:
+            break
+        chosen.append(i)
+        size += len(parts[i]) + 1
+    return " ".join(parts[i] for i in sorted(chosen))[:max_chars]
+
+
+def _lead(opportunity: Opportunity) -> str | None:
+    found = sentences(opportunity.description or "")
+    return found[0][:360] if found else None
+
+
+def _reason(exp: Explanation, refs: Sequence[ProgramRef], org_type: OrgType) -> str:
+    parts = []
+    if exp.matched_terms:
+        parts.append("Matches " + ", ".join(exp.matched_terms[:5]))
+    else:
+        parts.append("Close to your program description")
+    if refs:
+        parts.append(f"CVI program: {refs[0].name} ({refs[0].aln})")
+    parts.append(
+        {
+            "eligible": f"a {org_type} can apply",
+            "partner": f"a {org_type} can take part as partner or subrecipient",
+            "not eligible": f"a {org_type} does not appear eligible",
+            "unknown": "check eligibility",
+        }[exp.eligibility.verdict]
+    )
+    if exp.days_left is not None:
+        if exp.days_left >= 0:
+            parts.append(f"{exp.days_left} days left")
+        else:
+            parts.append(f"closed {-exp.days_left} days ago")
+    return "; ".join(parts)
+
+
+def with_filters(filters: RankFilters, **changes: Any) -> RankFilters:
+    return replace(filters, **changes)
+
+
+def rrf(ranks: Sequence[int | None], k: int = 60) -> float:
+    """Reciprocal rank fusion of 1-based ranks (None = not retrieved)."""
+    return sum(1.0 / (k + r) for r in ranks if r is not None) if ranks else 0.0
