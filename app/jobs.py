@@ -30,10 +30,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import db_session, get_db, utcnow
-from app.models import Frequency, JobOutcome, ProgramProfile
+from app.models import Frequency, JobOutcome, MatchDismissal, ProgramProfile
 from app.services import digests, outbox
 from app.services.joblock import JobSkipped, run_exclusive
 from app.services.smtp import SmtpSender, SmtpSettings
@@ -55,29 +56,43 @@ def optional(module: str, attribute: str) -> Any | None:
 
 
 class RankerMatcher:
-    """The digest's view of ``matching.ranker.rank``: a profile's top matches and their reasons."""
+    """The digest's view of ``matching.ranker.rank``: a profile's top matches and their reasons.
 
-    def __init__(self, rank: Callable[..., Any], profile_input: Any) -> None:
+    Uses the ranker's default filters (open or forecasted, a week or more left, CVI only) and leaves
+    out what the organization marked "not a fit" for the profile.
+    """
+
+    def __init__(self, rank: Callable[..., Any], profile_input: Any, filters: Any) -> None:
         self.rank = rank
         self.profile_input = profile_input
+        self.filters = filters
 
     def matches(self, session: Session, profile: ProgramProfile, limit: int) -> list[tuple[int, str]]:
-        found = self.rank(session, self.profile_input.from_model(profile), limit=limit)
+        dismissed = session.scalars(
+            select(MatchDismissal.opportunity_id).where(MatchDismissal.profile_id == profile.id)
+        ).all()
+        found = self.rank(
+            session,
+            self.profile_input.from_model(profile),
+            filters=self.filters(exclude_ids=list(dismissed)),
+            limit=limit,
+        )
         return [(match.opportunity.id, str(match.explanation.reason)) for match in found]
 
 
 def profile_matcher() -> digests.ProfileMatcher | None:
     rank = optional("matching.ranker", "rank")
+    filters = optional("matching.ranker", "RankFilters")
     profile_input = optional("matching.profile", "ProfileInput")
-    if rank is None or profile_input is None:
+    if rank is None or filters is None or profile_input is None:
         return None
-    return RankerMatcher(rank, profile_input)
+    return RankerMatcher(rank, profile_input, filters)
 
 
 def keyword_index(config: Mapping[str, Any]) -> Any | None:
     """The Whoosh index for saved-search keywords, when the matcher is installed."""
-    index_class = optional("matching.keyword", "KeywordIndex")
-    return index_class(config["INDEX_DIR"]) if index_class is not None else None
+    get_index = optional("matching.keyword", "get_index")
+    return get_index(config["INDEX_DIR"]) if get_index is not None else None
 
 
 def _required(module: str, attribute: str) -> Callable[..., Any]:
@@ -136,8 +151,12 @@ def crawl_job(app: Flask, mode: str) -> str:
 
 
 def reindex_job(app: Flask) -> str:
-    run = _required("matching.reindex", "reindex")
-    return str(run(db_session(), app.config))
+    reindex = _required("matching.sync", "reindex")
+    report = reindex(db_session(), app.config["INDEX_DIR"])
+    return (
+        f"{report.indexed} indexed, {report.embedded} passages embedded ({report.reused} re-used), "
+        f"{report.scored} scored, {report.cvi_eligible} CVI-eligible"
+    )
 
 
 # --------------------------------------------------------------------------- triggers

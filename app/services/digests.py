@@ -407,7 +407,13 @@ class DigestBuilder:
         ranked = self._ranked.get(profile.id)
         if ranked is None:
             started = time.perf_counter()
-            ranked = self.matcher.matches(self.session, profile, PROFILE_MATCH_LIMIT)
+            try:
+                ranked = self.matcher.matches(self.session, profile, PROFILE_MATCH_LIMIT)
+            except ValueError as exc:  # the matcher refuses a profile it cannot read: skip, say why
+                log.warning(
+                    "program profile not matched", extra={"profile_id": profile.id, "error": str(exc)}
+                )
+                ranked = []
             self.matcher_seconds += time.perf_counter() - started
             self.matcher_calls += 1
             self._ranked[profile.id] = ranked
@@ -717,8 +723,6 @@ def builder_from_config(
         matcher=matcher,
         keyword=keyword,
     )
-
-
 
 
 def send_digests(

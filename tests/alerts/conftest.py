@@ -91,12 +91,17 @@ def smtp(app: Flask) -> Iterator[Recorder]:
 def add_opportunity(
     session: Session, *, at: dt.datetime = NOW, cvi: bool = True, **fields: Any
 ) -> Opportunity:
-    """Upsert a record as a crawl would at ``at`` (so first_seen and versions carry that time)."""
+    """Upsert a record as a crawl would at ``at`` (so first_seen and versions carry that time).
+
+    The CVI flag is set as an admin override so the classifier cannot change what a test relies on.
+    """
     fields.setdefault("id", f"opp-{next(_ids)}")
     fields.setdefault("number", f"O-TEST-{fields['id']}")
     upsert(session, record(**fields), now=at)
     session.flush()
     opportunity = session.query(Opportunity).filter_by(source="test", source_id=fields["id"]).one()
+    # An admin's decision, so the CVI classifier re-scoring after the commit keeps it.
+    opportunity.cvi_override = cvi
     opportunity.cvi_eligible = cvi
     session.commit()
     return opportunity
