@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     jobs.init_app(app)
     __import__("matching").init_app(app)  # matching: reindex command, index kept in step
+    __import__("app.cli_crawl", fromlist=["init_app"]).init_app(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(alerts.bp)
     logging.getLogger(__name__).debug("app created", extra={"database": app.config["DATABASE_URL"]})

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import html
+import re
 from typing import Any
 
+import nh3
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Department codes the product catalogues first; others are accepted as contrast.
@@ -96,6 +99,9 @@ class NormalizedOpportunity(BaseModel):
     agency_url: str | None = None
     contact: str | None = None
     version: str | None = None
+    #: Fingerprint of the raw source record (not content): lets a re-ingest skip an unchanged record
+    #: before normalizing it. Never part of the content hash or the export.
+    source_hash: str | None = Field(default=None, max_length=64, exclude=True)
 
     @field_validator("aln", "eligibility_codes", "funding_instruments", "categories", mode="before")
     @classmethod
@@ -137,7 +143,268 @@ class NormalizedOpportunity(BaseModel):
         return dict(self.model_extra or {})
 
     def content_hash(self) -> str:
-        """Hash of the content (and kept unknown fields), so unchanged records are skipped cheaply."""
-        payload = {"content": self.content(), "extra": self.extra_fields()}
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        """Hash of the content (and kept unknown fields), so unchanged records are skipped cheaply.
+
+        Content fields come in ``CONTENT_FIELDS`` order and extra fields sorted, so the serialization
+        is canonical; pydantic-core's serializer keeps this cheap at extract scale.
+        """
+        extra = self.extra_fields()
+        payload = {"content": self.content(), "extra": {k: extra[k] for k in sorted(extra)}}
+        blob = pydantic_core.to_json(payload, fallback=str)
+        return hashlib.sha256(blob).hexdigest()
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Field parsers: every source's quirks end here, so records compare equal across sources.
+# ---------------------------------------------------------------------------------------------
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})\b")
+_COMPACT_DATE = re.compile(r"^(\d{1,2})(\d{2})(\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T\s-])")
+_MONTH_NAME_DATE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
+_EMPTY_VALUES = {"", "none", "n/a", "na", "null", "tbd", "tba", "-", "--", "not applicable"}
+
+
+def _make_date(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A date from any form the sources use, or None when there is none.
+
+    Handles ``MM/DD/YYYY`` (and ``M/D/YYYY``), ``MMDDYYYY`` (and the 7-digit form a spreadsheet leaves
+    when it drops the leading zero), ``Sep 30, 2024 12:00:00 AM EDT``, ``YYYY-MM-DD-HH-MM-SS``,
+    ISO dates and timestamps, and prose such as ``Wednesday, May 10, 2023`` or
+    ``8:59 p.m. Eastern Time on July 30, 2024``. The calendar date is kept as published (no
+    time-zone shift: a deadline of "Sep 30 12:00 AM EDT" is Sep 30).
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if text.lower() in _EMPTY_VALUES:
+        return None
+    if match := _SLASH_DATE.match(text):
+        return _make_date(int(match[3]), int(match[1]), int(match[2]))
+    if match := _COMPACT_DATE.match(text):
+        return _make_date(int(match[3]), int(match[1]), int(match[2]))
+    if match := _ISO_DATE.match(text):
+        return _make_date(int(match[1]), int(match[2]), int(match[3]))
+    for match in _MONTH_NAME_DATE.finditer(text):
+        month = _MONTHS.get(match[1].lower())
+        if month:
+            return _make_date(int(match[3]), month, int(match[2]))
+    return None
+
+
+_MONEY_NUMBER = re.compile(r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(million|billion|thousand|[mbk]\b)?", re.I)
+_SCALE = {"million": 1_000_000, "m": 1_000_000, "billion": 1_000_000_000, "b": 1_000_000_000,
+          "thousand": 1_000, "k": 1_000}
+
+
+def parse_money(value: Any, *, zero_is_none: bool = True) -> int | None:
+    """Whole dollars from ``"4000000"``, ``"$1,500,000.00"``, ``"up to $8 million"``, 25.0 …
+
+    ``"none"``, empty, missing and (by default) ``"0"`` mean "not stated" and give None: Grants.gov
+    writes 0 where an agency left the amount blank. A range gives its first (lowest) figure.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        amount = int(value)
+        return None if amount < 0 or (zero_is_none and amount == 0) else amount
+    text = str(value).strip()
+    if text.lower() in _EMPTY_VALUES:
+        return None
+    match = _MONEY_NUMBER.search(text)
+    if not match:
+        return None
+    number = float(match[1].replace(",", ""))
+    if match[2]:
+        number *= _SCALE[match[2].lower()]
+    amount = round(number)
+    if zero_is_none and amount == 0:
+        return None
+    return amount
+
+
+def parse_money_range(value: Any) -> tuple[int | None, int | None]:
+    """(floor, ceiling) from ``"$250,000-$500,000"``, ``"Up to $500,000"`` or a single figure."""
+    if value is None:
+        return None, None
+    text = str(value)
+    figures = [f for m in _MONEY_NUMBER.finditer(text) if (f := parse_money(m.group(0))) is not None]
+    if not figures:
+        return None, None
+    if len(figures) == 1:
+        return (None, figures[0]) if re.search(r"up to|maximum|not to exceed", text, re.I) else (
+            figures[0],
+            figures[0],
+        )
+    return min(figures[:2]), max(figures[:2])
+
+
+def parse_count(value: Any) -> int | None:
+    """A count from ``"7"``, ``25.0``, ``"Up to 5 awards"``; None for none/empty/0."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) or None
+    match = re.search(r"\d[\d,]*", str(value))
+    if not match:
+        return None
+    return int(match[0].replace(",", "")) or None
+
+
+def parse_bool(value: Any) -> bool | None:
+    """``true``/``Yes``/``Y`` → True, ``false``/``No``/``N`` → False, anything else None."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in ("yes", "y", "true", "1"):
+        return True
+    if text in ("no", "n", "false", "0"):
+        return False
+    return None
+
+
+_ESCAPED = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,6}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});")
+_TAG = re.compile(r"<[a-zA-Z!/][^>]*>")
+_BLOCK_BREAK = re.compile(
+    r"<(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|table|blockquote|pre|section|article|dd|dt))\b[^>]*>", re.I
+)
+_SCRIPT_BLOCKS = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+#: Tags a stored description may keep; everything else (scripts, styles, forms, images) goes.
+ALLOWED_TAGS = {
+    "a", "b", "strong", "i", "em", "u", "p", "br", "ul", "ol", "li", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "table", "thead", "tbody", "tr", "td", "th", "span", "div", "sub", "sup", "pre", "code",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+
+
+def decode_entities(text: str) -> str:
+    """Undo entity escaping, including the double escaping some sources ship (``&amp;lt;br/&amp;gt;``)."""
+    for _ in range(3):
+        if not _ESCAPED.search(text):
+            break
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def tidy_whitespace(text: str) -> str:
+    """Collapse runs of spaces (incl. no-break spaces) and drop blank lines; keep single line breaks."""
+    if "\xa0" in text:
+        text = text.replace("\xa0", " ")
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of (sanitized) HTML: block elements become line breaks, whitespace is tidied."""
+    text = _TAG.sub("", _BLOCK_BREAK.sub("\n", markup))
+    if "&" in text:
+        text = html.unescape(text)
+    return tidy_whitespace(text)
+
+
+def sanitize_html(markup: str) -> str:
+    """Markup safe to show: only ``ALLOWED_TAGS``, no scripts, styles, event handlers or js: links."""
+    return nh3.clean(
+        markup,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+
+
+def clean_description(raw: Any) -> tuple[str | None, str]:
+    """(sanitized HTML, plain text) of a description as published (HTML, escaped HTML or text).
+
+    Plain text without markup gets a minimal HTML rendering (paragraphs and line breaks) so every
+    record has both forms.
+    """
+    if raw is None:
+        return None, ""
+    text = decode_entities(str(raw)).strip()
+    if not text:
+        return None, ""
+    if _TAG.search(text):
+        safe = sanitize_html(text)
+        return (safe or None), html_to_text(safe)
+    plain = tidy_whitespace(text)
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    rendered = "".join(
+        "<p>" + "<br>".join(html.escape(line) for line in tidy_whitespace(p).split("\n")) + "</p>"
+        for p in paragraphs
+    )
+    return rendered or None, plain
+
+
+def clean_text(raw: Any, *, max_length: int | None = None) -> str | None:
+    """A short free-text field (title, contact, eligibility) as plain text, or None when empty.
+
+    The result is text, never rendered as HTML, so markup is reduced to its words (scripts and
+    styles dropped with their content) without a sanitizer pass.
+    """
+    if raw is None:
+        return None
+    text = str(raw)
+    if "&" in text:
+        text = decode_entities(text)
+    if "<" in text and _TAG.search(text):
+        text = html_to_text(_SCRIPT_BLOCKS.sub("", text))
+    else:
+        text = tidy_whitespace(text)
+    if not text:
+        return None
+    return text[:max_length] if max_length else text
+
+
+def parse_aln(value: Any) -> list[str]:
+    """Assistance listing numbers (``16.045``) found in a value (string, list, or prose)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    found: list[str] = []
+    for item in items:
+        for match in re.finditer(r"\b(\d{2}\.\d{3})[A-Z]?\b", str(item)):
+            if match[1] not in found:
+                found.append(match[1])
+    return found

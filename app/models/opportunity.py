@@ -77,6 +77,8 @@ class Opportunity(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     field_sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     content_hash: Mapped[str] = mapped_column(String(64))
+    #: Fingerprint of the raw source record last stored (see NormalizedOpportunity.source_hash).
+    source_hash: Mapped[str | None] = mapped_column(String(64))
     first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

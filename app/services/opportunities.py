@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -143,7 +143,7 @@ def upsert_many(
         return result
 
     agency_ids = _agency_ids(session, by_key.values())
-    existing: dict[tuple[str, str], tuple[int, str, dt.datetime | None]] = {}
+    existing: dict[tuple[str, str], tuple[int, str, dt.datetime | None, str | None]] = {}
     keys = list(by_key)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -154,14 +154,16 @@ def upsert_many(
                 Opportunity.id,
                 Opportunity.content_hash,
                 Opportunity.vanished_at,
+                Opportunity.source_hash,
             ).where(tuple_(Opportunity.source, Opportunity.source_id).in_(chunk))
         ).all()
-        for source, source_id, opp_id, content_hash, vanished_at in rows:
-            existing[(source, source_id)] = (opp_id, content_hash, vanished_at)
+        for source, source_id, opp_id, content_hash, vanished_at, source_hash in rows:
+            existing[(source, source_id)] = (opp_id, content_hash, vanished_at, source_hash)
 
     inserts: list[dict[str, Any]] = []
     insert_codes: list[dict[str, Any]] = []
     unchanged_ids: list[int] = []
+    rehashed: list[dict[str, Any]] = []
     changed: list[tuple[int, NormalizedOpportunity, str]] = []
     for key, record in by_key.items():
         digest = record.content_hash()
@@ -173,6 +175,7 @@ def upsert_many(
                 source_id=record.id,
                 agency_id=agency_ids.get((record.sub_agency or "")[:60]),
                 content_hash=digest,
+                source_hash=record.source_hash,
                 first_seen=now,
                 last_seen=now,
                 updated_at=now,
@@ -187,13 +190,19 @@ def upsert_many(
             inserts.append(values)
         elif found[1] == digest and found[2] is None:
             unchanged_ids.append(found[0])
+            if record.source_hash is not None and record.source_hash != found[3]:
+                rehashed.append({"b_id": found[0], "b_source_hash": record.source_hash})
         else:
             changed.append((found[0], record, digest))
 
     if inserts:
-        new_ids = session.scalars(
-            insert(Opportunity).returning(Opportunity.id, sort_by_parameter_order=True), inserts
+        # RETURNING the key instead of sort_by_parameter_order: on SQLite the sorted form falls back
+        # to one INSERT per row, which made a full extract load take minutes.
+        returned = session.execute(
+            insert(Opportunity).returning(Opportunity.id, Opportunity.source, Opportunity.source_id), inserts
         ).all()
+        id_for = {(source, source_id): opp_id for opp_id, source, source_id in returned}
+        new_ids = [id_for[(values["source"], values["source_id"])] for values in inserts]
         for opp_id, values in zip(new_ids, inserts, strict=True):
             insert_codes.extend(_code_rows(opp_id, values))
         if insert_codes:
@@ -210,6 +219,13 @@ def upsert_many(
                 .execution_options(synchronize_session=False)
             )
         result.unchanged = len(unchanged_ids)
+    if rehashed:
+        session.execute(
+            update(Opportunity.__table__)  # type: ignore[arg-type]
+            .where(Opportunity.__table__.c.id == bindparam("b_id"))
+            .values(source_hash=bindparam("b_source_hash")),
+            rehashed,
+        )
 
     for opp_id, record, digest in changed:
         opportunity = session.get(Opportunity, opp_id)
@@ -256,6 +272,7 @@ def _apply_change(
         opportunity.vanished_at = None
     previous_hash = opportunity.content_hash
     opportunity.content_hash = digest
+    opportunity.source_hash = record.source_hash
     opportunity.last_seen = now
     if not changes:
         # Only curated fields (or nothing visible) differ: remember the hash, write no version.

@@ -1,0 +1,669 @@
+"""Crawl runs against the store: run rows, errors, raw-payload archive, batches, merging, vanishing.
+
+``crawlers`` fetch and parse; this module is the store side of a run:
+
+* every run is a ``crawl_runs`` row with counts and status; each error is a ``crawl_errors`` row with
+  the URL and a message; every response body is kept gzip-compressed in ``crawl_payloads`` (bookkeeping
+  goes through its own session and commits at once, so a rolled-back batch never loses it);
+* ``StoreSink.write`` stores one batch in one transaction (``upsert_many`` + merge), then commits;
+* agency records (OJP, DOL ETA, ED, SAMHSA) are merged into the Grants.gov record of the same
+  opportunity number: the Grants.gov row stays the one exported, gaps in it are filled from the
+  agency record (second deadline, agency page, forecast dates …) and ``field_sources`` names where
+  each filled field came from; the agency row is kept, linked by ``merged_into_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.models import CrawlError, CrawlPayload, CrawlRun, CrawlStatus, HttpCacheEntry, Opportunity
+from app.services.opportunities import COLUMN_FOR_FIELD, upsert_many
+from crawlers.codes import DEPARTMENT_AGENCY_CODES
+from crawlers.http import ArchivedPayload, CachedValidators, Fetcher, HttpClient, HttpSettings, ReplayClient
+from crawlers.normalize import CONTENT_FIELDS, NormalizedOpportunity
+from crawlers.registry import AGENCY_SOURCES, EXTRACT, PRIMARY_SOURCE, SOURCES
+from crawlers.runner import (
+    BatchCounts,
+    CrawlContext,
+    CrawlIssue,
+    CrawlSettings,
+    ListingSnapshot,
+    SourceOutcome,
+    SourceSpec,
+    run_source,
+)
+
+log = logging.getLogger(__name__)
+
+CORE = tuple(DEPARTMENT_AGENCY_CODES)
+SOURCE_URL_KEYS = (
+    "GRANTS_GOV_API_URL",
+    "GRANTS_GOV_EXTRACT_URL",
+    "OJP_FUNDING_URL",
+    "DOL_ETA_URL",
+    "ED_FORECAST_URL",
+    "SAMHSA_NOFO_URL",
+)
+#: A merged record always takes these from the agency when it has them.
+AGENCY_OWNED_FIELDS = ("agency_url", "second_close_date", "second_close_date_label")
+#: Never copied from an agency record onto the Grants.gov one.
+NOT_MERGED = ("number", "agency", "status", "doc_type", "url", "version")
+
+
+def http_settings(config: Mapping[str, Any]) -> HttpSettings:
+    return HttpSettings(
+        contact=str(config.get("CRAWL_CONTACT") or "ops@cvi-funding-finder.invalid"),
+        timeout=float(config.get("CRAWL_TIMEOUT", 30.0)),
+        max_retries=int(config.get("CRAWL_MAX_RETRIES", 4)),
+        backoff_base=float(config.get("CRAWL_BACKOFF", 1.0)),
+        max_retry_after=float(config.get("CRAWL_MAX_RETRY_AFTER", 300.0)),
+        min_interval=float(config.get("CRAWL_MIN_INTERVAL", 1.0)),
+        respect_robots=bool(config.get("CRAWL_RESPECT_ROBOTS", True)),
+    )
+
+
+class DbValidatorCache:
+    """Conditional-GET validators in the ``http_cache`` table (body kept gzip-compressed)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, url: str) -> CachedValidators | None:
+        entry = self.session.scalar(select(HttpCacheEntry).where(HttpCacheEntry.url == url[:2000]))
+        if entry is None:
+            return None
+        body = gzip.decompress(entry.body_gz) if entry.body_gz is not None else None
+        return CachedValidators(entry.etag, entry.last_modified, body)
+
+    def put(self, url: str, etag: str | None, last_modified: str | None, body: bytes) -> None:
+        entry = self.session.scalar(select(HttpCacheEntry).where(HttpCacheEntry.url == url[:2000]))
+        if entry is None:
+            entry = HttpCacheEntry(url=url[:2000])
+            self.session.add(entry)
+        entry.etag = etag[:500] if etag else None
+        entry.last_modified = last_modified[:100] if last_modified else None
+        entry.body_gz = gzip.compress(body, 6)
+        entry.updated_at = utcnow()
+        self.session.commit()
+
+
+class RunRecorder:
+    """The ``crawl_runs`` row of one source run, its errors and its archived payloads."""
+
+    def __init__(
+        self,
+        session: Session,
+        source: str,
+        *,
+        mode: str,
+        params: dict[str, Any],
+        reparse_of_id: int | None = None,
+    ) -> None:
+        self.session = session
+        self.run = CrawlRun(
+            source=source,
+            mode=mode,
+            params=params,
+            started_at=utcnow(),
+            status=CrawlStatus.RUNNING,
+            reparse_of_id=reparse_of_id,
+        )
+        session.add(self.run)
+        session.commit()
+
+    @property
+    def run_id(self) -> int:
+        return self.run.id
+
+    def archive(self, payload: ArchivedPayload) -> None:
+        self.session.add(
+            CrawlPayload(
+                run_id=self.run.id,
+                url=payload.url[:2000],
+                method=payload.method,
+                request_body=payload.request_body,
+                status_code=payload.status,
+                content_type=(payload.content_type or "")[:200] or None,
+                fetched_at=utcnow(),
+                body_gz=gzip.compress(payload.body, 6),
+            )
+        )
+        self.session.commit()
+
+    def record_issue(self, issue: CrawlIssue) -> None:
+        self.session.add(
+            CrawlError(
+                run_id=self.run.id,
+                occurred_at=utcnow(),
+                url=issue.url[:2000] if issue.url else None,
+                kind=issue.kind[:60],
+                message=issue.message,
+                record_id=issue.record_id[:200] if issue.record_id else None,
+            )
+        )
+        self.session.commit()
+
+    def finish(self, outcome: SourceOutcome) -> None:
+        run = self.run
+        run.finished_at = utcnow()
+        run.status = CrawlStatus(outcome.status)
+        run.fetched = outcome.fetched
+        run.new = outcome.new
+        run.updated = outcome.updated
+        run.unchanged = outcome.unchanged
+        run.failed = outcome.failed
+        run.vanished = outcome.vanished
+        run.summary = outcome.summary()
+        self.session.commit()
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging agency records with the Grants.gov record of the same opportunity number.
+# ---------------------------------------------------------------------------------------------
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def record_from_row(row: Opportunity) -> NormalizedOpportunity:
+    """The stored opportunity as a record again (its content only; the store's own fields stay)."""
+    data: dict[str, Any] = dict(row.extra or {})
+    for name in CONTENT_FIELDS:
+        data[name] = getattr(row, COLUMN_FOR_FIELD.get(name, name))
+    data.update(id=row.source_id, source=row.source, status=str(row.status))
+    return NormalizedOpportunity.model_validate(data)
+
+
+def merge_into(
+    primary: NormalizedOpportunity,
+    agency_records: Sequence[NormalizedOpportunity],
+    previous_sources: Mapping[str, Any] | None = None,
+) -> tuple[NormalizedOpportunity, dict[str, str]]:
+    """The primary record with what only the agency records have; and which field came from where.
+
+    Gaps (empty fields) are filled; ``AGENCY_OWNED_FIELDS`` and fields an agency filled before
+    (``previous_sources``) follow the agency's current value.
+    """
+    previous = dict(previous_sources or {})
+    values = primary.model_dump()
+    sources: dict[str, str] = {}
+    for agency in agency_records:
+        for name in CONTENT_FIELDS:
+            if name in NOT_MERGED:
+                continue
+            value = getattr(agency, name)
+            if _empty(value):
+                continue
+            owned = name in AGENCY_OWNED_FIELDS or previous.get(name) == agency.source
+            if (owned and name not in sources) or (_empty(values.get(name)) and name not in sources):
+                values[name] = value
+                sources[name] = agency.source
+    values.update(primary.extra_fields())
+    merged = NormalizedOpportunity.model_validate(values)
+    merged.source_hash = primary.source_hash if not sources else None
+    return merged, sources
+
+
+def _agency_rows_by_number(session: Session, numbers: Iterable[str]) -> dict[str, list[Opportunity]]:
+    found: dict[str, list[Opportunity]] = {}
+    wanted = sorted({n for n in numbers if n})
+    for start in range(0, len(wanted), 500):
+        rows = session.scalars(
+            select(Opportunity)
+            .where(
+                Opportunity.number.in_(wanted[start : start + 500]), Opportunity.source.in_(AGENCY_SOURCES)
+            )
+            .order_by(Opportunity.id)
+        )
+        for row in rows:
+            found.setdefault(row.number or "", []).append(row)
+    return found
+
+
+def _primary_rows_by_number(session: Session, numbers: Iterable[str]) -> dict[str, Opportunity]:
+    found: dict[str, Opportunity] = {}
+    wanted = sorted({n for n in numbers if n})
+    for start in range(0, len(wanted), 500):
+        rows = session.scalars(
+            select(Opportunity)
+            .where(
+                Opportunity.number.in_(wanted[start : start + 500]),
+                Opportunity.source == PRIMARY_SOURCE,
+                Opportunity.merged_into_id.is_(None),
+            )
+            .order_by(Opportunity.id)
+        )
+        for row in rows:
+            found[row.number or ""] = row  # the newest Grants.gov row of a number wins
+    return found
+
+
+def _link(session: Session, primary_id: int, agency_ids: list[int], sources: dict[str, str]) -> None:
+    """Point the agency rows at the Grants.gov row and name the sources of the fields they filled."""
+    for agency_id in agency_ids:
+        agency = session.get(Opportunity, agency_id)
+        if agency is not None and agency.merged_into_id != primary_id:
+            agency.merged_into_id = primary_id
+    primary = session.get(Opportunity, primary_id)
+    if primary is not None and (primary.field_sources or {}) != sources:
+        primary.field_sources = dict(sources)
+    session.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# The sink: one batch, one transaction.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StoreSink:
+    session: Session
+    recorder: RunRecorder
+    spec: SourceSpec
+    scope_core: bool = True
+    started_at: dt.datetime = field(default_factory=utcnow)
+
+    def _scope(self) -> ColumnElement[bool] | None:
+        if self.spec.vanish_scope == "core" and self.scope_core:
+            return Opportunity.department.in_(CORE)
+        return None
+
+    def active_count(self) -> int:
+        condition = and_(Opportunity.source == self.spec.record_source, Opportunity.vanished_at.is_(None))
+        scope = self._scope()
+        if scope is not None:
+            condition = and_(condition, scope)
+        count = self.session.scalar(select(func.count()).select_from(Opportunity).where(condition)) or 0
+        self.session.commit()
+        return int(count)
+
+    def record_issue(self, issue: CrawlIssue) -> None:
+        self.recorder.record_issue(issue)
+
+    def write(self, records: Sequence[NormalizedOpportunity], seen_ids: Sequence[str]) -> BatchCounts:
+        now = utcnow()
+        session = self.session
+        try:
+            counts = self._write(records, seen_ids, now)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        return counts
+
+    def _write(
+        self, records: Sequence[NormalizedOpportunity], seen_ids: Sequence[str], now: dt.datetime
+    ) -> BatchCounts:
+        session = self.session
+        run_id = self.recorder.run_id
+        counts = BatchCounts()
+        if self.spec.record_source == PRIMARY_SOURCE:
+            records, links = self._enrich_primary(records)
+        else:
+            links = {}
+        if records:
+            result = upsert_many(session, records, crawl_run_id=run_id, now=now)
+            counts.new, counts.updated, counts.unchanged = result.new, result.updated, result.unchanged
+        if seen_ids:
+            counts.unchanged += touch_seen(session, self.spec.record_source, seen_ids, now)
+        if links:
+            primary_ids = dict(
+                session.execute(
+                    select(Opportunity.source_id, Opportunity.id).where(
+                        Opportunity.source == PRIMARY_SOURCE, Opportunity.source_id.in_(list(links))
+                    )
+                ).all()
+            )
+            for source_id, (agency_ids, sources) in links.items():
+                if source_id in primary_ids:
+                    _link(session, primary_ids[source_id], agency_ids, sources)
+        if self.spec.record_source in AGENCY_SOURCES and records:
+            self._merge_agency(records, now, run_id)
+        return counts
+
+    def _enrich_primary(
+        self, records: Sequence[NormalizedOpportunity]
+    ) -> tuple[list[NormalizedOpportunity], dict[str, tuple[list[int], dict[str, str]]]]:
+        agency_rows = _agency_rows_by_number(self.session, (r.number or "" for r in records))
+        if not agency_rows:
+            return list(records), {}
+        enriched: list[NormalizedOpportunity] = []
+        links: dict[str, tuple[list[int], dict[str, str]]] = {}
+        for record in records:
+            rows = agency_rows.get(record.number or "")
+            if not rows:
+                enriched.append(record)
+                continue
+            merged, sources = merge_into(record, [record_from_row(r) for r in rows])
+            enriched.append(merged)
+            links[record.id] = ([r.id for r in rows], sources)
+        return enriched, links
+
+    def _merge_agency(self, records: Sequence[NormalizedOpportunity], now: dt.datetime, run_id: int) -> None:
+        session = self.session
+        numbers = {r.number for r in records if r.number}
+        primaries = _primary_rows_by_number(session, numbers)
+        if not primaries:
+            return
+        agency_rows = _agency_rows_by_number(session, primaries)
+        for number, primary in primaries.items():
+            rows = agency_rows.get(number) or []
+            if not rows:
+                continue
+            merged, sources = merge_into(
+                record_from_row(primary), [record_from_row(r) for r in rows], primary.field_sources
+            )
+            merged.source_hash = None
+            upsert_many(session, [merged], crawl_run_id=run_id, now=now)
+            _link(session, primary.id, [r.id for r in rows], sources)
+            log.info(
+                "agency record merged",
+                extra={"number": number, "primary_id": primary.id, "fields": sorted(sources)},
+            )
+
+    def vanish(self) -> int:
+        from app.services.opportunities import mark_vanished
+
+        try:
+            count = mark_vanished(
+                self.session,
+                self.spec.record_source,
+                self.started_at,
+                crawl_run_id=self.recorder.run_id,
+                scope=self._scope(),
+            )
+            self.session.commit()
+        except Exception:
+            self.session.rollback()
+            raise
+        return count
+
+
+def touch_seen(session: Session, source: str, source_ids: Sequence[str], now: dt.datetime) -> int:
+    """Move ``last_seen`` of listed, unchanged records (not vanished ones: those need a rewrite)."""
+    touched = 0
+    ids = list(dict.fromkeys(source_ids))
+    for start in range(0, len(ids), 900):
+        result = session.execute(
+            update(Opportunity)
+            .where(
+                Opportunity.source == source,
+                Opportunity.source_id.in_(ids[start : start + 900]),
+                Opportunity.vanished_at.is_(None),
+            )
+            .values(last_seen=now)
+            .execution_options(synchronize_session=False)
+        )
+        touched += int(getattr(result, "rowcount", 0) or 0)
+    return touched
+
+
+def listing_lookup(session: Session) -> Callable[[str, Sequence[str]], Mapping[str, ListingSnapshot]]:
+    def lookup(source: str, ids: Sequence[str]) -> Mapping[str, ListingSnapshot]:
+        found: dict[str, ListingSnapshot] = {}
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(
+                    Opportunity.source_id,
+                    Opportunity.number,
+                    Opportunity.title,
+                    Opportunity.status,
+                    Opportunity.doc_type,
+                    Opportunity.post_date,
+                    Opportunity.close_date,
+                ).where(
+                    Opportunity.source == source,
+                    Opportunity.source_id.in_(wanted[start : start + 500]),
+                    Opportunity.vanished_at.is_(None),
+                )
+            ).all()
+            for source_id, number, title, status, doc_type, post, close in rows:
+                found[source_id] = ListingSnapshot(number, title, str(status), doc_type, post, close)
+        session.commit()
+        return found
+
+    return lookup
+
+
+def hash_lookup(session: Session) -> Callable[[str], Mapping[str, str]]:
+    def known(source: str) -> Mapping[str, str]:
+        rows = session.execute(
+            select(Opportunity.source_id, Opportunity.source_hash).where(
+                Opportunity.source == source,
+                Opportunity.source_hash.is_not(None),
+                Opportunity.vanished_at.is_(None),
+            )
+        ).all()
+        session.commit()
+        return {source_id: digest for source_id, digest in rows if digest}
+
+    return known
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points used by the CLI and the scheduler.
+# ---------------------------------------------------------------------------------------------
+
+HttpFactory = Callable[[Mapping[str, Any], RunRecorder, Session], Fetcher]
+Progress = Callable[[SourceOutcome], None]
+
+
+def default_http(config: Mapping[str, Any], recorder: RunRecorder, log_session: Session) -> Fetcher:
+    return HttpClient(http_settings(config), cache=DbValidatorCache(log_session), archive=recorder.archive)
+
+
+def _settings(config: Mapping[str, Any], **values: Any) -> CrawlSettings:
+    settings = CrawlSettings(
+        urls={key: str(config.get(key) or "") for key in SOURCE_URL_KEYS},
+        archive_dir=Path(str(config.get("CRAWL_ARCHIVE_DIR") or "instance/crawl-archive")),
+        page_size=int(config.get("CRAWL_PAGE_SIZE", 100)),
+        today=dt.date.today(),
+    )
+    for key, value in values.items():
+        setattr(settings, key, value)
+    return settings
+
+
+def _run_one(
+    spec: SourceSpec,
+    data_session: Session,
+    session_factory: sessionmaker[Session],
+    config: Mapping[str, Any],
+    settings: CrawlSettings,
+    *,
+    mode: str,
+    params: dict[str, Any],
+    http_factory: HttpFactory | None,
+    progress: Progress | None,
+    reparse_of: CrawlRun | None = None,
+    batch_size: int = 200,
+) -> tuple[int | None, SourceOutcome]:
+    log_session = session_factory()
+    recorder: RunRecorder | None = None
+    try:
+        recorder = RunRecorder(
+            log_session,
+            spec.name,
+            mode=mode,
+            params=params,
+            reparse_of_id=reparse_of.id if reparse_of else None,
+        )
+        if reparse_of is not None:
+            http: Fetcher = ReplayClient(load_payloads(log_session, reparse_of.id))
+        else:
+            http = (http_factory or default_http)(config, recorder, log_session)
+        sink = StoreSink(data_session, recorder, spec, scope_core=not settings.all_agencies)
+        ctx = CrawlContext(
+            http=http,
+            settings=settings,
+            lookup=listing_lookup(data_session) if reparse_of is None else (lambda _s, _i: {}),
+            known_hashes=hash_lookup(data_session) if reparse_of is None else (lambda _s: {}),
+        )
+        outcome = run_source(spec, ctx, sink, batch_size=batch_size, progress=progress)
+        recorder.finish(outcome)
+        return recorder.run_id, outcome
+    except Exception as exc:
+        log.exception("crawl run could not be completed", extra={"source": spec.name})
+        data_session.rollback()
+        log_session.rollback()
+        outcome = SourceOutcome(spec.name, status="failed")
+        outcome.issues.append(CrawlIssue("crash", f"{type(exc).__name__}: {exc}"))
+        if recorder is not None:
+            try:
+                recorder.record_issue(outcome.issues[0])
+                recorder.finish(outcome)
+            except Exception:
+                log_session.rollback()
+        return (recorder.run_id if recorder else None), outcome
+    finally:
+        log_session.close()
+
+
+def run_crawl(
+    data_session: Session,
+    session_factory: sessionmaker[Session],
+    config: Mapping[str, Any],
+    names: Sequence[str] | None = None,
+    *,
+    since_days: int | None = None,
+    include_closed: bool = False,
+    http_factory: HttpFactory | None = None,
+    progress: Progress | None = None,
+) -> list[tuple[int | None, SourceOutcome]]:
+    """Crawl the named sources (all when none), one after another; one failing never stops the rest."""
+    chosen = list(names or SOURCES)
+    unknown = [n for n in chosen if n not in SOURCES]
+    if unknown:
+        raise ValueError(f"unknown source(s): {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+    results = []
+    for name in chosen:
+        spec = SOURCES[name]
+        settings = _settings(config, since_days=since_days, include_closed=include_closed)
+        params = {"since_days": since_days, "include_closed": include_closed}
+        mode = "incremental" if since_days is not None else "full"
+        results.append(
+            _run_one(
+                spec,
+                data_session,
+                session_factory,
+                config,
+                settings,
+                mode=mode,
+                params=params,
+                http_factory=http_factory,
+                progress=progress,
+                batch_size=int(config.get("CRAWL_BATCH_SIZE", 100)),
+            )
+        )
+    return results
+
+
+def ingest_extract(
+    data_session: Session,
+    session_factory: sessionmaker[Session],
+    config: Mapping[str, Any],
+    path: str,
+    *,
+    all_agencies: bool = False,
+    http_factory: HttpFactory | None = None,
+    progress: Progress | None = None,
+) -> tuple[int | None, SourceOutcome]:
+    """Load a Grants.gov XML extract (.zip, .xml or URL) into the store."""
+    settings = _settings(config, extract_path=path, all_agencies=all_agencies)
+    return _run_one(
+        EXTRACT,
+        data_session,
+        session_factory,
+        config,
+        settings,
+        mode="full",
+        params={"path": path, "all_agencies": all_agencies},
+        http_factory=http_factory,
+        progress=progress,
+        batch_size=int(config.get("EXTRACT_BATCH_SIZE", 1000)),
+    )
+
+
+def load_payloads(session: Session, run_id: int) -> list[ArchivedPayload]:
+    payloads = []
+    for row in session.scalars(
+        select(CrawlPayload).where(CrawlPayload.run_id == run_id).order_by(CrawlPayload.id)
+    ):
+        payloads.append(
+            ArchivedPayload(
+                url=row.url,
+                method=row.method,
+                request_body=row.request_body,
+                status=row.status_code,
+                content_type=row.content_type,
+                body=gzip.decompress(row.body_gz),
+            )
+        )
+    return payloads
+
+
+def reparse_run(
+    data_session: Session,
+    session_factory: sessionmaker[Session],
+    config: Mapping[str, Any],
+    run_id: int,
+    *,
+    progress: Progress | None = None,
+) -> tuple[int | None, SourceOutcome]:
+    """Parse the archived payloads of run ``run_id`` again with today's parsers (no network)."""
+    with session_factory() as lookup_session:
+        original = lookup_session.get(CrawlRun, run_id)
+        if original is None:
+            raise ValueError(f"no crawl run {run_id}")
+        lookup_session.expunge(original)
+    params = dict(original.params or {})
+    if original.source == EXTRACT.name:
+        path = str(params.get("path") or "")
+        settings = _settings(
+            config, extract_path=path, all_agencies=bool(params.get("all_agencies")), reparse=True
+        )
+        return _run_one(
+            EXTRACT,
+            data_session,
+            session_factory,
+            config,
+            settings,
+            mode="reparse",
+            params={**params, "reparse_of": run_id},
+            http_factory=lambda *_: ReplayClient([]),
+            progress=progress,
+            batch_size=int(config.get("EXTRACT_BATCH_SIZE", 1000)),
+        )
+    spec = SOURCES.get(original.source)
+    if spec is None:
+        raise ValueError(f"run {run_id} is of unknown source {original.source!r}")
+    settings = _settings(
+        config,
+        since_days=params.get("since_days"),
+        include_closed=bool(params.get("include_closed")),
+        reparse=True,
+    )
+    return _run_one(
+        spec,
+        data_session,
+        session_factory,
+        config,
+        settings,
+        mode="reparse",
+        params={**params, "reparse_of": run_id},
+        http_factory=None,
+        progress=progress,
+        reparse_of=original,
+    )
