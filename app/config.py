@@ -86,6 +86,7 @@ def _alert_config(env: Any) -> dict[str, Any]:
         "OUTBOX_SENDING_LEASE_SECONDS": float(env("OUTBOX_SENDING_LEASE_SECONDS") or 900),
         "SCHEDULER_TIMEZONE": env("SCHEDULER_TIMEZONE") or "UTC",
         "SCHEDULER_CRAWL_CRON": env("SCHEDULER_CRAWL_CRON") or "5 * * * *",
+        "SCHEDULER_CRAWL_SINCE_DAYS": int(env("SCHEDULER_CRAWL_SINCE_DAYS") or 3),
         "SCHEDULER_RECONCILE_CRON": env("SCHEDULER_RECONCILE_CRON") or "30 2 * * *",
         "SCHEDULER_REINDEX_CRON": env("SCHEDULER_REINDEX_CRON") or "15 4 * * *",
         "SCHEDULER_OUTBOX_CRON": env("SCHEDULER_OUTBOX_CRON") or "*/5 * * * *",

@@ -146,8 +146,14 @@ def deliver_outbox_job(app: Flask) -> str:
 
 
 def crawl_job(app: Flask, mode: str) -> str:
-    run = _required("app.services.crawling", "run_scheduled")
-    return str(run(db_session(), app.config, mode=mode))
+    """Crawl every source: incremental (recent days only) or full (which also marks what vanished)."""
+    run_crawl = _required("app.services.crawling", "run_crawl")
+    since = int(app.config["SCHEDULER_CRAWL_SINCE_DAYS"]) if mode == "incremental" else None
+    results = run_crawl(db_session(), get_db().session_factory, app.config, None, since_days=since)
+    detail = "\n".join(outcome.summary() for _run_id, outcome in results)
+    if results and all(outcome.status == "failed" for _run_id, outcome in results):
+        raise RuntimeError(f"every source failed:\n{detail}")
+    return detail
 
 
 def reindex_job(app: Flask) -> str:

@@ -41,7 +41,7 @@ def empty_url(tmp_path: Path) -> Iterator[str]:
 
 def test_upgrade_creates_every_table_and_downgrade_removes_them(empty_url: str) -> None:
     config = alembic_config(empty_url)
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     engine = create_engine(empty_url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -54,14 +54,14 @@ def test_upgrade_creates_every_table_and_downgrade_removes_them(empty_url: str) 
         command.downgrade(config, "base")
         remaining = set(inspect(engine).get_table_names()) - {"alembic_version"}
         assert remaining == set()
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
 
 
 def test_indexes_for_search_filters_exist(empty_url: str) -> None:
-    command.upgrade(alembic_config(empty_url), "head")
+    command.upgrade(alembic_config(empty_url), "heads")
     engine = create_engine(empty_url)
     try:
         inspector = inspect(engine)

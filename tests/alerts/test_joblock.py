@@ -138,3 +138,21 @@ def test_run_job_command_reports_outcomes(app: Flask, cli: Any, monkeypatch: pyt
     result = cli.invoke(args=["run-job", "outbox"])
     assert result.exit_code == 0 and "outbox: succeeded" in result.output
     assert cli.invoke(args=["run-job", "nonsense"]).exit_code == 2
+
+
+def test_crawl_job_runs_the_crawlers_and_records_a_failed_run_when_every_source_fails(
+    app: Flask, session: Session
+) -> None:
+    from app.config import SOURCE_URL_DEFAULTS
+    from app.models import CrawlRun
+    from tests.alerts.conftest import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    app.config.update({name: f"{dead}/{name.lower()}" for name in SOURCE_URL_DEFAULTS})
+    app.config.update(CRAWL_MAX_RETRIES=0, CRAWL_MIN_INTERVAL=0, CRAWL_RESPECT_ROBOTS=False, CRAWL_TIMEOUT=2)
+    result = jobs.run_job(app, "crawl-incremental")
+    assert result.outcome == JobOutcome.FAILED and "every source failed" in (result.detail or "")
+    runs = session.scalars(select(CrawlRun)).all()
+    assert runs and all(r.mode == "incremental" and r.status == "failed" for r in runs)
+    [job_run] = session.scalars(select(JobRun)).all()
+    assert job_run.name == "crawl-incremental" and job_run.outcome == JobOutcome.FAILED
