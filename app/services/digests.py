@@ -68,6 +68,17 @@ MONEY_FIELDS = {
 }
 
 
+class _AmongCandidates:
+    """The keyword index asked only about the window's candidates (whole-index searches are wasted here)."""
+
+    def __init__(self, index: search.KeywordSearcher, candidates: set[int]) -> None:
+        self.index = index
+        self.candidates = candidates
+
+    def search(self, query: str, limit: int = 100, filter_ids: Any = None) -> Any:
+        return self.index.search(query, limit=limit, filter_ids=self.candidates)
+
+
 class ProfileMatcher(Protocol):
     """What the digest needs of the matcher: a profile's best matches with a one-line reason each."""
 

@@ -209,3 +209,24 @@ def test_change_notes_read_well() -> None:
         "Marked cancelled by the agency",
         "Also updated: description",
     ]
+
+
+def test_saved_search_through_the_keyword_index_names_the_matched_terms(
+    app: Flask, session: Session, make_user: Any
+) -> None:
+    from app import jobs
+
+    user = make_user()
+    add_opportunity(session, at=NOW - dt.timedelta(days=5), id="old", title="Older outreach grant")
+    add_opportunity(session, at=NOW - dt.timedelta(hours=2), id="new", title="Outreach workers for hospitals")
+    add_opportunity(
+        session, at=NOW - dt.timedelta(hours=2), id="off", title="Rural broadband", description="Fiber to farms."
+    )
+    subscribe_search(session, user, {"q": "outreach"})
+    keyword = jobs.keyword_index(app.config)
+    assert keyword is not None and keyword.search("outreach")  # the index follows the commits
+    with time_machine.travel(NOW, tick=False):
+        builder = digests.builder_from_config(session, app.config, keyword=keyword)
+        run = digests.build_digests(session, builder, Frequency.DAILY, keep=True)
+    [section] = run.digests[0].sections
+    assert [(i.title, i.reason) for i in section.new] == [("Outreach workers for hospitals", "Matches outreach")]
