@@ -238,3 +238,21 @@ def test_outbox_is_unique_per_user_kind_and_period(app: Flask, session: Session,
         session.scalar(select(EmailOutbox.id).where(EmailOutbox.period_key == "daily:2026-11-02")) is not None
     )
     assert len(session.scalars(select(EmailOutbox)).all()) == 2
+
+
+def test_send_digests_command_dry_run_prints_and_records_nothing(
+    app: Flask, session: Session, make_user: Any, cli: Any, smtp: Recorder
+) -> None:
+    user = _setup(session, make_user)
+    make_user("someone-else@example.org")
+    with time_machine.travel(NOW, tick=False):
+        result = cli.invoke(args=["send-digests", "--dry-run", "--user", user.email])
+    assert result.exit_code == 0, result.output
+    assert f"--- to {user.email}: Your daily CVI funding digest: 1 new opportunity" in result.output
+    assert "Street outreach & <violence> interruption" in result.output
+    assert "dry run, daily:2026-11-02: 1 digests would be sent" in result.output
+    assert session.scalars(select(EmailOutbox)).all() == [] and smtp.messages == []
+    with time_machine.travel(NOW, tick=False):
+        sent = cli.invoke(args=["send-digests", "--period", "daily"])
+    assert sent.exit_code == 0 and "1 digests queued" in sent.output and "sent 1" in sent.output
+    assert len(smtp.to(user.email)) == 1
