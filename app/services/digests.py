@@ -69,14 +69,22 @@ MONEY_FIELDS = {
 
 
 class _AmongCandidates:
-    """The keyword index asked only about the window's candidates (whole-index searches are wasted here)."""
+    """The keyword index asked only about the window's candidates, each query text once per run.
+
+    Saved searches of many users share their keywords and differ in filters, which ``search()``
+    applies in SQL; the keyword hits for the same words among the same candidates are the same.
+    """
 
     def __init__(self, index: search.KeywordSearcher, candidates: set[int]) -> None:
         self.index = index
         self.candidates = candidates
+        self._hits: dict[tuple[str, int], Any] = {}
 
     def search(self, query: str, limit: int = 100, filter_ids: Any = None) -> Any:
-        return self.index.search(query, limit=limit, filter_ids=self.candidates)
+        key = (query, limit)
+        if key not in self._hits:
+            self._hits[key] = self.index.search(query, limit=limit, filter_ids=self.candidates)
+        return self._hits[key]
 
 
 class ProfileMatcher(Protocol):
@@ -268,6 +276,7 @@ class DigestBuilder:
         self._window: dict[dt.datetime, tuple[set[int], set[int], dict[int, list[dict[str, Any]]]]] = {}
         self._search: dict[tuple[str, dt.datetime], tuple[list[int], int, dict[int, list[str]]]] = {}
         self._ranked: dict[int, list[tuple[int, str]]] = {}
+        self._keyword: dict[dt.datetime, _AmongCandidates] = {}
         self._tracked: dict[int, list[tuple[TrackedOpportunity, int]]] = {}
         self._opportunities: dict[int, Opportunity] = {}
         self._warned_no_matcher = False
