@@ -387,11 +387,14 @@ class DigestBuilder:
             except ValidationError:
                 log.warning("saved search no longer valid", extra={"saved_search_id": saved.id})
                 return None
+            keyword = None
+            if self.keyword is not None:
+                keyword = self._keyword.setdefault(since, _AmongCandidates(self.keyword, candidates))
             started = time.perf_counter()
             result = search.search(
                 self.session,
                 params,
-                keyword=self.keyword,
+                keyword=keyword,
                 today=self.today,
                 with_facets=False,
                 only_ids=candidates,
