@@ -21,8 +21,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     import matching
-    from app import admin, api, cli, cli_crawl, db, extensions, logs, templating
-    from app.views import auth, errors, home, opportunities, organization, profiles, search, tracking
+    from app import admin, api, cli, cli_crawl, db, extensions, jobs, logs, templating
+    from app.views import alerts, auth, errors, home, opportunities, organization, profiles, search, tracking
 
     logs.init_app(app)
     db.init_app(app)
@@ -31,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
     cli_crawl.init_app(app)
+    jobs.init_app(app)
     matching.init_app(app)
     for blueprint in (
         home.bp,
@@ -41,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         profiles.bp,
         tracking.bp,
         admin.bp,
+        alerts.bp,
     ):
         app.register_blueprint(blueprint)
     api.init_app(app)

@@ -70,6 +70,30 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env("SESSION_COOKIE_SECURE"), False),
     }
+    config.update(_alert_config(env))
     for name, default in SOURCE_URL_DEFAULTS.items():
         config[name] = env(name) or default
     return config
+
+
+def _alert_config(env: Any) -> dict[str, Any]:
+    """Digests, outbox delivery and the scheduler (cron expressions: 5 fields, or 6 with seconds first)."""
+    return {
+        "DIGEST_TIME": env("DIGEST_TIME") or "07:00",
+        "DIGEST_TIMEZONE": env("DIGEST_TIMEZONE") or "America/New_York",
+        "DIGEST_WEEKDAY": (env("DIGEST_WEEKDAY") or "mon").strip().lower()[:3],
+        "MAIL_UNSUBSCRIBE_ADDRESS": env("MAIL_UNSUBSCRIBE_ADDRESS") or None,
+        "OUTBOX_MAX_ATTEMPTS": int(env("OUTBOX_MAX_ATTEMPTS") or 10),
+        "OUTBOX_RETRY_BASE_SECONDS": float(env("OUTBOX_RETRY_BASE_SECONDS") or 60),
+        "OUTBOX_RETRY_MAX_SECONDS": float(env("OUTBOX_RETRY_MAX_SECONDS") or 6 * 3600),
+        "OUTBOX_SENDING_LEASE_SECONDS": float(env("OUTBOX_SENDING_LEASE_SECONDS") or 900),
+        "SCHEDULER_TIMEZONE": env("SCHEDULER_TIMEZONE") or "UTC",
+        "SCHEDULER_CRAWL_CRON": env("SCHEDULER_CRAWL_CRON") or "5 * * * *",
+        "SCHEDULER_CRAWL_SINCE_DAYS": int(env("SCHEDULER_CRAWL_SINCE_DAYS") or 3),
+        "SCHEDULER_RECONCILE_CRON": env("SCHEDULER_RECONCILE_CRON") or "30 2 * * *",
+        "SCHEDULER_REINDEX_CRON": env("SCHEDULER_REINDEX_CRON") or "15 4 * * *",
+        "SCHEDULER_OUTBOX_CRON": env("SCHEDULER_OUTBOX_CRON") or "*/5 * * * *",
+        "SCHEDULER_JOBS": [j.strip() for j in (env("SCHEDULER_JOBS") or "").split(",") if j.strip()],
+        "SCHEDULER_LOCK_TTL_SECONDS": float(env("SCHEDULER_LOCK_TTL_SECONDS") or 300),
+        "SCHEDULER_MISFIRE_GRACE_SECONDS": int(env("SCHEDULER_MISFIRE_GRACE_SECONDS") or 900),
+    }

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2 models; importing this package registers every table on ``Base.metadata``."""
 
 from app.models.account import ApiKey, Organization, User
+from app.models.alerts import AlertSettings
 from app.models.audit import AuditEvent
 from app.models.catalogue import Agency, AssistanceListing, CviProgram
 from app.models.catalogue_state import CatalogueState
@@ -44,6 +45,7 @@ from app.models.workspace import (
 
 __all__ = [
     "Agency",
+    "AlertSettings",
     "AlertSubscription",
     "ApiKey",
     "ApiKeyUsage",

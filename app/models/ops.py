@@ -125,9 +125,15 @@ class JobLock(Base):
 
 
 class JobRun(Base):
-    """One run of a scheduled job with its outcome."""
+    """One run of a scheduled job with its outcome.
+
+    ``scheduled_for`` is the occurrence a scheduler fired it for; unique with the name, so when
+    several scheduler processes fire the same occurrence only one of them runs it (CLI runs leave it
+    empty, and empty values never collide).
+    """
 
     __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("name", "scheduled_for"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), index=True)
@@ -136,6 +142,7 @@ class JobRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     outcome: Mapped[JobOutcome] = mapped_column(String(20), default=JobOutcome.RUNNING)
     detail: Mapped[str | None] = mapped_column(Text)
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column()
 
 
 class RateLimitCounter(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -191,11 +191,17 @@ def search(
     keyword: KeywordSearcher | None = None,
     today: dt.date | None = None,
     with_facets: bool = True,
+    only_ids: Collection[int] | None = None,
 ) -> SearchResult:
-    """Run a search; raises nothing on user input (params are already validated)."""
+    """Run a search; raises nothing on user input (params are already validated).
+
+    ``only_ids`` limits the search to those opportunities (digests ask "which of the new ones match?").
+    """
     today = today or dt.date.today()
     conditions = _conditions(params, today)
     base: list[ColumnElement[bool]] = [_visible()]
+    if only_ids is not None:
+        base.append(Opportunity.id.in_(list(only_ids)))
     matched: dict[int, list[str]] = {}
     scores: dict[int, float] | None = None
     exact = None

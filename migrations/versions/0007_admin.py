@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import app.db
 
 revision: str = "0007_admin"
-down_revision: str | None = "0002"  # chained after the crawlers migration once merged
+down_revision: str | None = "0006_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
