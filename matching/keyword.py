@@ -8,6 +8,7 @@ CVI right after the commit that changed them. Embedding them waits for ``flask r
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -126,22 +127,42 @@ class ParsedQuery:
 
     def matched_terms(self, text: str) -> list[str]:
         """The query's words that occur (stemmed) in ``text``, most repeated in the query first."""
-        present = {stem for stem, _w in _stems(text)}
+        present = stem_set(text)
         found = [s for s in self.counts if s in present]
         found.sort(key=lambda s: (-self.counts[s], s))
         return [self.words_by_stem[s] for s in found]
 
 
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\u2019.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
 def _stems(text: str) -> list[tuple[str, str]]:
     """(stem, original word) for each indexable word of ``text``."""
     out = []
-    for raw in re.findall(r"[A-Za-z0-9][A-Za-z0-9'\u2019.-]*[A-Za-z0-9]|[A-Za-z0-9]", text):
+    for raw in _WORD.findall(text):
         word = raw.replace("\u2019", "'")
         if word.lower() in WHOOSH_WORDS and word.isupper():
             continue  # a boolean operator typed by a user, not a search word
-        for token in ANALYZER(word):
-            out.append((token.text, word.lower()))
+        for stem in _word_stems(word):
+            out.append((stem, word.lower()))
     return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def _word_stems(word: str) -> tuple[str, ...]:
+    """The analyzer's stems of one word; cached, as running the analyzer is most of the cost."""
+    return tuple(token.text for token in ANALYZER(word))
+
+
+def stem_set(text: str) -> set[str]:
+    """Every stem of ``text`` (as ``_stems`` gives), each distinct word analysed once."""
+    present: set[str] = set()
+    for raw in set(_WORD.findall(text)):
+        word = raw.replace("\u2019", "'")
+        if word.lower() in WHOOSH_WORDS and word.isupper():
+            continue
+        present.update(_word_stems(word))
+    return present
 
 
 def safe_query(text: str, phrases: Sequence[str] = ()) -> ParsedQuery:
