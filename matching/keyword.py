@@ -25,6 +25,7 @@ from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, TEXT, Schema
+from whoosh.matching import WrappingMatcher
 from whoosh.scoring import BM25F
 
 from app.models import Opportunity
@@ -400,11 +401,18 @@ class KeywordIndex:
                 docnums: list[int] = []
                 scores: list[float] = []
                 matcher = clause.matcher(searcher)
+                boost = 1.0
+                if type(matcher) is WrappingMatcher:
+                    # A boosted term: score the postings directly, times the boost (as the wrapper does).
+                    boost, matcher = matcher.boost, matcher.child
                 while matcher.is_active():
                     docnums.append(matcher.id())
                     scores.append(matcher.score())
                     matcher.next()
-                arrays = (np.asarray(docnums, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+                weights = np.asarray(scores, dtype=np.float64)
+                if boost != 1.0:
+                    weights = weights * boost
+                arrays = (np.asarray(docnums, dtype=np.int64), weights)
                 if len(cache) >= CLAUSE_CACHE_SIZE:
                     cache.pop(next(iter(cache)))
                 cache[key] = arrays

@@ -345,9 +345,13 @@ def _score(
     if not researcher and profile.org_type in RESEARCH_CAPABLE:
         researcher = None  # hospitals and universities also do research: a milder penalty
     out: list[tuple[Match, _Candidate]] = []
+    refs_by_alns: dict[tuple[str, ...], list[ProgramRef]] = {}
     for opportunity in rows:
         cand = candidates[opportunity.id]
-        refs = _programs(opportunity, programs)
+        alns = tuple(opportunity.aln or ())
+        refs = refs_by_alns.get(alns)
+        if refs is None:
+            refs = refs_by_alns[alns] = _programs(opportunity, programs)
         verdict = assess_cached(opportunity, profile.org_type, refs)
         cvi_score = float(opportunity.cvi_score or 0.0)
         score = cand.topic + CVI_WEIGHT * cvi_score
