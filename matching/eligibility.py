@@ -7,6 +7,8 @@ eligibility text, sentence by sentence; the verdict carries the sentence it was 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -169,6 +171,41 @@ def assess(opportunity: Opportunity, org_type: OrgType | str, programs: Sequence
     verdict = _assess(opportunity, OrgType(org_type))
     if verdict.verdict == "not eligible":
         return _partner_by_catalogue(programs, OrgType(org_type)) or verdict
+    return verdict
+
+
+#: Verdicts kept per process: a profile query assesses hundreds of candidates with dozens of regexes.
+CACHE_SIZE = 200_000
+_cache: OrderedDict[tuple[int, str, int], Verdict] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def assess_cached(
+    opportunity: Opportunity, org_type: OrgType | str, programs: Sequence[ProgramRef] = ()
+) -> Verdict:
+    """``assess``, remembered per (opportunity, org type, the text it reads): an edit to the listing
+    or to its catalogue programs changes the key, so a stale verdict is never returned."""
+    kind = str(OrgType(org_type))
+    content = hash(
+        (
+            opportunity.title,
+            opportunity.eligible_applicants,
+            opportunity.description,
+            tuple(opportunity.eligibility_codes or ()),
+            tuple(programs),
+        )
+    )
+    key = (int(opportunity.id), kind, content)
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    verdict = assess(opportunity, org_type, programs)
+    with _cache_lock:
+        _cache[key] = verdict
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
     return verdict
 
 

@@ -22,11 +22,11 @@ from typing import Any, Literal
 import numpy as np
 from flask import current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from app.models import Opportunity, OrgType, PassageEmbedding
 from matching import embeddings
-from matching.eligibility import CODE_ORG_TYPES, Verdict, assess
+from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached
 from matching.keyword import KeywordHit, ParsedQuery, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
 from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
@@ -176,6 +176,7 @@ def rank(
             )
             matches = _score(session, profile, candidates, filters, today, method)
     page = matches[offset : offset + limit]
+    _load_page(session, page)
     _explain(session, page, query_vector, matrix, profile.org_type, parsed)
     return [m for m, _c in page]
 
@@ -295,6 +296,30 @@ def _filtered_ids(filters: RankFilters, today: dt.date) -> Any:
     return query
 
 
+#: What scoring and the explanations read; the rest (description_html, extra …) stays in the store.
+_SCORING_COLUMNS = (
+    Opportunity.id,
+    Opportunity.title,
+    Opportunity.description,
+    Opportunity.eligible_applicants,
+    Opportunity.eligibility_codes,
+    Opportunity.aln,
+    Opportunity.cvi_score,
+    Opportunity.cvi_reasons,
+    Opportunity.award_ceiling,
+    Opportunity.award_floor,
+    Opportunity.close_date,
+    Opportunity.featured,
+)
+
+
+def _load_page(session: Session, page: Sequence[tuple[Match, _Candidate]]) -> None:
+    """Load the returned opportunities whole in one query, so callers never lazy-load row by row."""
+    ids = [m.opportunity.id for m, _c in page]
+    if ids:
+        session.scalars(select(Opportunity).where(Opportunity.id.in_(ids))).all()
+
+
 def _score(
     session: Session,
     profile: ProfileInput,
@@ -307,7 +332,8 @@ def _score(
         return []
     ids = list(candidates)
     rows: list[Opportunity] = []
-    base = _filtered_ids(filters, today).with_only_columns(Opportunity)
+    # Only the columns scoring reads: the page's rows are loaded whole afterwards (``_load_page``).
+    base = _filtered_ids(filters, today).with_only_columns(Opportunity).options(load_only(*_SCORING_COLUMNS))
     for start in range(0, len(ids), 900):
         rows.extend(session.scalars(base.where(Opportunity.id.in_(ids[start : start + 900]))))
     budget = parse_budget(profile.budget_range)
@@ -319,10 +345,14 @@ def _score(
     if not researcher and profile.org_type in RESEARCH_CAPABLE:
         researcher = None  # hospitals and universities also do research: a milder penalty
     out: list[tuple[Match, _Candidate]] = []
+    refs_by_alns: dict[tuple[str, ...], list[ProgramRef]] = {}
     for opportunity in rows:
         cand = candidates[opportunity.id]
-        refs = _programs(opportunity, programs)
-        verdict = assess(opportunity, profile.org_type, refs)
+        alns = tuple(opportunity.aln or ())
+        refs = refs_by_alns.get(alns)
+        if refs is None:
+            refs = refs_by_alns[alns] = _programs(opportunity, programs)
+        verdict = assess_cached(opportunity, profile.org_type, refs)
         cvi_score = float(opportunity.cvi_score or 0.0)
         score = cand.topic + CVI_WEIGHT * cvi_score
         score *= CVI_BASE + CVI_GAIN * cvi_score
@@ -372,10 +402,19 @@ def reserved_for(opportunity: Opportunity, org_type: OrgType) -> bool:
 
 
 def is_research(opportunity: Opportunity) -> bool:
-    """A research or evaluation call rather than money for services."""
-    if _RESEARCH_TITLE.search(opportunity.title or ""):
-        return True
-    return len(_RESEARCH_WORD.findall(opportunity.description or "")) >= 3
+    """A research or evaluation call rather than money for services (remembered per text)."""
+    title, description = opportunity.title or "", opportunity.description or ""
+    key = (int(opportunity.id or 0), hash((title, description)))
+    found = _research_cache.get(key)
+    if found is None:
+        found = bool(_RESEARCH_TITLE.search(title)) or len(_RESEARCH_WORD.findall(description)) >= 3
+        if len(_research_cache) >= 200_000:
+            _research_cache.clear()
+        _research_cache[key] = found
+    return found
+
+
+_research_cache: dict[tuple[int, int], bool] = {}
 
 
 def days_left(opportunity: Opportunity, today: dt.date) -> int | None:
