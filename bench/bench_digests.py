@@ -121,6 +121,16 @@ def _app(db: Path) -> Any:
     )
 
 
+def _migrate(db: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = f"sqlite:///{db}"
+    config.attributes["skip_logging"] = True
+    command.upgrade(config, "head")
+
+
 def build_store(db: Path) -> None:
     """Generate the catalogue, accounts and subscriptions (once; cached)."""
     from alembic import command
@@ -146,7 +156,7 @@ def build_store(db: Path) -> None:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = f"sqlite:///{db}"
     config.attributes["skip_logging"] = True
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
     rng = random.Random(7)
     app = _app(db)
     today = NOW.date()
@@ -312,6 +322,7 @@ def main() -> int:
         build_store(db)
         ready.write_text("ok")
         print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    _migrate(db)  # every run: a cached store gets new migrations too
     app = _app(db)
     embeddings.embed_query("warm up the model")  # loaded once per process, as in the scheduler
     print(f"catalogue {OPPORTUNITIES} opportunities, {NEW} new and 30 forecasts opened in the window;")
