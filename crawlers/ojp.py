@@ -54,7 +54,7 @@ def decode_body(value: Any) -> str | None:
         try:
             return base64.b64decode(compact, validate=False).decode("utf-8", errors="replace")
         except (binascii.Error, ValueError):
-            pass
+            return compact
     return compact
 
 

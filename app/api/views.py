@@ -373,8 +373,12 @@ def not_found(rest: str) -> Response:
     except MethodNotAllowed as exc:
         raise from_http_exception(exc) from None
     except NotFound:
-        pass
-    raise ApiProblem(
+        raise _no_such_route() from None
+    raise _no_such_route()
+
+
+def _no_such_route() -> ApiProblem:
+    return ApiProblem(
         404,
         f"There is no {request.path[:200]} in this API; see /api/v1/docs.",
         errors=[FieldError(field="path", message="is not an API route")],

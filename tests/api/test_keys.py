@@ -84,7 +84,7 @@ def test_per_key_rate_limit_answers_429_with_retry_after(
         assert response.headers["X-RateLimit-Remaining"] == str(2 - n)
     limited = client.get("/api/v1/agencies", headers={"X-API-Key": key})
     assert_problem(limited, 429)
-    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
     # Another key has its own budget.
     _other, other_key = make_key("Other", rate_limit=3)
     assert client.get("/api/v1/agencies", headers={"X-API-Key": other_key}).status_code == 200
