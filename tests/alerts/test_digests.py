@@ -220,7 +220,11 @@ def test_saved_search_through_the_keyword_index_names_the_matched_terms(
     add_opportunity(session, at=NOW - dt.timedelta(days=5), id="old", title="Older outreach grant")
     add_opportunity(session, at=NOW - dt.timedelta(hours=2), id="new", title="Outreach workers for hospitals")
     add_opportunity(
-        session, at=NOW - dt.timedelta(hours=2), id="off", title="Rural broadband", description="Fiber to farms."
+        session,
+        at=NOW - dt.timedelta(hours=2),
+        id="off",
+        title="Rural broadband",
+        description="Fiber to farms.",
     )
     subscribe_search(session, user, {"q": "outreach"})
     keyword = jobs.keyword_index(app.config)
@@ -229,4 +233,6 @@ def test_saved_search_through_the_keyword_index_names_the_matched_terms(
         builder = digests.builder_from_config(session, app.config, keyword=keyword)
         run = digests.build_digests(session, builder, Frequency.DAILY, keep=True)
     [section] = run.digests[0].sections
-    assert [(i.title, i.reason) for i in section.new] == [("Outreach workers for hospitals", "Matches outreach")]
+    assert [(i.title, i.reason) for i in section.new] == [
+        ("Outreach workers for hospitals", "Matches outreach")
+    ]
