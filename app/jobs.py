@@ -13,6 +13,7 @@ installed and records a job whose code is absent as skipped, saying what is miss
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import logging
@@ -28,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -272,7 +273,9 @@ def latest_fire_time(trigger: CronTrigger, now: dt.datetime, lookback: dt.timede
 def run_job(app: Flask, name: str, scheduled_for: dt.datetime | None = None) -> Any:
     """Run one job under its lock, recording it in ``job_runs``."""
     spec = JOBS[name]
-    with app.app_context():
+    # Reuse the caller's app context (a CLI command's): a second one would close its session on exit.
+    same_app = has_app_context() and current_app._get_current_object() is app  # type: ignore[attr-defined]
+    with contextlib.nullcontext() if same_app else app.app_context():
         return run_exclusive(
             get_db().session_factory,
             name,
