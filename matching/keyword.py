@@ -367,7 +367,9 @@ class KeywordIndex:
             words: list[str] = []
             if terms and hit.matched_terms():
                 seen: set[str] = set()
-                for _field, raw in hit.matched_terms():
+                for field_name, raw in hit.matched_terms():
+                    if field_name == "id":  # the Require clause restricting ids, not a user's word
+                        continue
                     stem = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
                     word = parsed.words_by_stem.get(stem, stem)
                     if word not in seen:
