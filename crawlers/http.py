@@ -15,6 +15,7 @@ Sleeping and the clock are injectable so tests never wait for real backoff.
 
 from __future__ import annotations
 
+import abc
 import email.utils
 import json
 import logging
@@ -171,7 +172,30 @@ def _encode_body(json_body: Any | None) -> str | None:
     return json.dumps(json_body, sort_keys=True, separators=(",", ":"))
 
 
-class HttpClient:
+class _Verbs(abc.ABC):
+    """GET with query parameters and JSON POST, both through the subclass's ``fetch``."""
+
+    @abc.abstractmethod
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any | None = None,
+        conditional: bool = False,
+        archive: bool = True,
+    ) -> Response: ...
+
+    def get(self, url: str, *, params: dict[str, Any] | None = None, conditional: bool = True) -> Response:
+        if params:
+            url = requests.Request("GET", url, params=params).prepare().url or url
+        return self.fetch("GET", url, conditional=conditional)
+
+    def post_json(self, url: str, body: Any) -> Response:
+        return self.fetch("POST", url, json_body=body)
+
+
+class HttpClient(_Verbs):
     """The live client: ``fetch`` returns a ``Response`` or raises ``FetchError``."""
 
     def __init__(
@@ -202,14 +226,6 @@ class HttpClient:
     def can_fetch(self, method: str, url: str, json_body: Any | None = None) -> bool:
         """Whether ``fetch`` could answer this request (always, for the live client)."""
         return True
-
-    def get(self, url: str, *, params: dict[str, Any] | None = None, conditional: bool = True) -> Response:
-        if params:
-            url = requests.Request("GET", url, params=params).prepare().url or url
-        return self.fetch("GET", url, conditional=conditional)
-
-    def post_json(self, url: str, body: Any) -> Response:
-        return self.fetch("POST", url, json_body=body)
 
     def fetch(
         self,
@@ -422,7 +438,7 @@ def _parse_retry_after(value: str) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class ReplayClient:
+class ReplayClient(_Verbs):
     """Serves the archived responses of an earlier run instead of the network (``crawl --reparse``)."""
 
     def __init__(self, payloads: Iterable[ArchivedPayload]) -> None:
@@ -434,14 +450,6 @@ class ReplayClient:
 
     def can_fetch(self, method: str, url: str, json_body: Any | None = None) -> bool:
         return _request_key(method, url, _encode_body(json_body)) in self._responses
-
-    def get(self, url: str, *, params: dict[str, Any] | None = None, conditional: bool = True) -> Response:
-        if params:
-            url = requests.Request("GET", url, params=params).prepare().url or url
-        return self.fetch("GET", url, conditional=conditional)
-
-    def post_json(self, url: str, body: Any) -> Response:
-        return self.fetch("POST", url, json_body=body)
 
     def fetch(
         self,

@@ -12,59 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AssistanceListing, CviProgram, Opportunity
+from crawlers.codes import APPLICANT_TYPES, FUNDING_CATEGORIES
 
-#: Grants.gov funding category codes.
-CATEGORY_NAMES = {
-    "ACA": "Affordable Care Act",
-    "AG": "Agriculture",
-    "AR": "Arts",
-    "BC": "Business and Commerce",
-    "CD": "Community Development",
-    "CP": "Consumer Protection",
-    "DPR": "Disaster Prevention and Relief",
-    "ED": "Education",
-    "ELT": "Employment, Labor and Training",
-    "EN": "Energy",
-    "ENV": "Environment",
-    "FN": "Food and Nutrition",
-    "HL": "Health",
-    "HO": "Housing",
-    "HU": "Humanities",
-    "IIJ": "Infrastructure Investment and Jobs Act",
-    "IS": "Information and Statistics",
-    "ISS": "Income Security and Social Services",
-    "LJL": "Law, Justice and Legal Services",
-    "NR": "Natural Resources",
-    "O": "Other",
-    "OZ": "Opportunity Zone Benefits",
-    "RA": "Recovery Act",
-    "RD": "Regional Development",
-    "ST": "Science and Technology and other Research and Development",
-    "T": "Transportation",
-}
+#: Category names as document text reads them (the Grants.gov labels without their CFDA asides).
+CATEGORY_NAMES = {code: label.split(" (see")[0] for code, label in FUNDING_CATEGORIES.items()}
 
 #: Grants.gov eligible applicant codes.
-APPLICANT_CODE_NAMES = {
-    "00": "State governments",
-    "01": "County governments",
-    "02": "City or township governments",
-    "04": "Special district governments",
-    "05": "Independent school districts",
-    "06": "Public and State controlled institutions of higher education",
-    "07": "Native American tribal governments (Federally recognized)",
-    "08": "Public housing authorities/Indian housing authorities",
-    "11": "Native American tribal organizations (other than Federally recognized tribal governments)",
-    "12": "Nonprofits having a 501(c)(3) status with the IRS, other than institutions of higher education",
-    "13": "Nonprofits that do not have a 501(c)(3) status with the IRS, other than institutions of "
-    "higher education",
-    "20": "Private institutions of higher education",
-    "21": "Individuals",
-    "22": "For profit organizations other than small businesses",
-    "23": "Small businesses",
-    "25": "Others (see text field entitled 'Additional Information on Eligibility' for clarification)",
-    "99": "Unrestricted (i.e., open to any type of entity above), subject to any clarification in text "
-    "field entitled 'Additional Information on Eligibility'",
-}
+APPLICANT_CODE_NAMES = {code: label.replace('"', "'") for code, label in APPLICANT_TYPES.items()}
 
 #: Words per passage: all-MiniLM-L6-v2 reads 256 word pieces; English runs ~1.3 pieces a word.
 PASSAGE_WORDS = 160
