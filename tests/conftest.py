@@ -70,6 +70,8 @@ def app(migrated_url: str, tmp_path: Path) -> Iterator[Flask]:
             "CRAWL_ARCHIVE_DIR": str(tmp_path / "archive"),
             "SECRET_KEY": "test-secret-key",
             "BASE_URL": "http://testserver.local",
+            # Tests read usage counts right after a request; api_meter's own tests cover batching.
+            "API_USAGE_FLUSH_SECONDS": 0,
         }
     )
     yield application

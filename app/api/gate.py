@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from app.api.operations import REGISTRY, Operation
 from app.api.problems import ApiProblem
 from app.api.schemas import FieldError
 from app.db import db_session
 from app.services import api_keys, ratelimit
+from app.services.api_meter import ApiMeter
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,12 @@ def admit() -> Response | None:
     if op is not None and op.auth == "none":
         return None
     session = db_session()
+    config = current_app.config
     presented = request.headers.get(KEY_HEADER)
     key = None
     if presented:
         try:
-            key = api_keys.authenticate(session, presented)
+            key = api_keys.authenticate(session, presented, max_age=config["API_KEY_CACHE_SECONDS"])
         except api_keys.ApiKeyError as exc:
             raise ApiProblem(401, str(exc), errors=[FieldError(field=KEY_HEADER, message=str(exc))]) from None
     elif op is not None and op.auth == "required":
@@ -98,10 +100,16 @@ def admit() -> Response | None:
             errors=[FieldError(field=KEY_HEADER, message="is required")],
         )
     admission = api_keys.admit(
-        session, key=key, client_ip=client_ip(), anonymous_limit=current_app.config["API_ANON_RATE_LIMIT"]
+        session,
+        meter(),
+        key=key,
+        client_ip=client_ip(),
+        anonymous_limit=config["API_ANON_RATE_LIMIT"],
+        flush_seconds=config["API_USAGE_FLUSH_SECONDS"],
     )
     _maybe_prune()
-    session.commit()
+    if session.in_transaction():  # most requests are admitted from memory and wrote nothing
+        session.commit()
     g.api_key = key
     g.api_rate = admission.decision
     if not admission.decision.allowed:
@@ -116,6 +124,23 @@ def admit() -> Response | None:
             headers={"Retry-After": str(admission.decision.retry_after)},
         )
     return None
+
+
+def meter() -> ApiMeter:
+    """This process's API meter (see ``app.services.api_meter``)."""
+    return current_app.extensions["api_meter"]  # type: ignore[no-any-return]
+
+
+def flush_usage(app: Flask) -> int:
+    """Write the usage this process has counted but not yet written (at exit, or on demand)."""
+    found: ApiMeter | None = app.extensions.get("api_meter")
+    if found is None or found.pending() == 0:
+        return 0
+    with app.app_context():
+        session = db_session()
+        written = found.flush(session)
+        session.commit()
+    return written
 
 
 def _maybe_prune() -> None:

@@ -119,7 +119,7 @@ def operation(
                 op,
                 lambda: view(**kwargs),
                 cache_key,
-                version=lambda: catalogue_version.token(db_session()),
+                version=_catalogue_token,
                 api_version=openapi.API_VERSION,
             )
 
@@ -127,6 +127,12 @@ def operation(
         return wrapper
 
     return decorate
+
+
+def _catalogue_token() -> str:
+    """The catalogue version behind ETags, re-read at most every API_VERSION_CHECK_SECONDS."""
+    memo = current_app.extensions.setdefault("catalogue_version_memo", catalogue_version.VersionMemo())
+    return memo.token(db_session(), float(current_app.config["API_VERSION_CHECK_SECONDS"]))  # type: ignore[no-any-return]
 
 
 def _base_url() -> str:

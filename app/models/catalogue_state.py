@@ -35,7 +35,11 @@ CATALOGUE_TABLES = frozenset(
 )
 NEUTRAL_OPTION = "catalogue_neutral"
 _DIRTY = "catalogue_changed"
+_BUMPED = "catalogue_bumped"
 STATE_ID = 1
+#: How many catalogue changes this process has committed (lets per-process memos of the version
+#: notice this process's own changes at once).
+_committed_here = {"changes": 0}
 
 
 class CatalogueState(Base):
@@ -56,6 +60,11 @@ def read_version(session: Session) -> tuple[int, dt.datetime | None]:
     if row is None:
         return 0, None
     return int(row[0]), row[1]
+
+
+def changes_committed_here() -> int:
+    """How many catalogue-changing commits this process has made so far."""
+    return _committed_here["changes"]
 
 
 def mark_changed(session: Session) -> None:
@@ -108,9 +117,17 @@ def _bump_on_commit(session: Session) -> None:
     session.flush()
     if session.info.pop(_DIRTY, False):
         bump(session)
+        session.info[_BUMPED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _count_commit(session: Session) -> None:
+    if session.info.pop(_BUMPED, False):
+        _committed_here["changes"] += 1
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, previous: Any) -> None:
     if getattr(previous, "parent", None) is None:  # the whole transaction, not a savepoint
         session.info.pop(_DIRTY, None)
+        session.info.pop(_BUMPED, None)

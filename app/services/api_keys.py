@@ -12,17 +12,19 @@ import hmac
 import logging
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import ApiKey, ApiKeyUsage
 from app.services import ratelimit
+from app.services.api_meter import ApiMeter
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def revoke_key(session: Session, prefix_or_key: str, *, now: dt.datetime | None 
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None:
         raise ApiKeyError(f"no API key with prefix {prefix!r}")
+    _recent.forget(row.prefix)
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
         log.info("api key revoked", extra={"api_key_id": row.id, "prefix": prefix})
@@ -105,17 +108,90 @@ def _prefix_of(key: str) -> str | None:
     return parts[1]
 
 
-def authenticate(session: Session, presented: str) -> ApiKey:
-    """The active key matching ``presented``; raises ApiKeyError saying why not."""
-    prefix = _prefix_of(presented.strip())
+@dataclass(frozen=True)
+class ActiveKey:
+    """What a request needs to know about the key it presented (a plain value, safe to cache)."""
+
+    id: int
+    prefix: str
+    rate_limit_per_minute: int
+    allowed_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Known:
+    expires: float
+    key_hash: str | None  # None: no key has this prefix
+    key: ActiveKey | None  # None: revoked
+
+
+class _KeyCache:
+    """Keys recently looked up, by prefix, so a busy partner's requests skip the key query."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, _Known] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, prefix: str) -> _Known | None:
+        with self._lock:
+            known = self._entries.get(prefix)
+            if known is None or known.expires < time.monotonic():
+                return None
+            return known
+
+    def put(self, prefix: str, known: _Known) -> None:
+        with self._lock:
+            self._entries[prefix] = known
+            self._entries.move_to_end(prefix)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def forget(self, prefix: str) -> None:
+        with self._lock:
+            self._entries.pop(prefix, None)
+
+
+_recent = _KeyCache()
+
+
+def authenticate(session: Session, presented: str, *, max_age: float = 0) -> ActiveKey:
+    """The active key matching ``presented``; raises ApiKeyError saying why not.
+
+    With ``max_age`` the answer may come from this process's memory of the last lookup of the same
+    key prefix, at most that many seconds old: a revocation made by another process takes effect
+    within ``max_age`` seconds (at once in the process that revoked it).
+    """
+    text = presented.strip()
+    prefix = _prefix_of(text)
     if prefix is None:
         raise ApiKeyError("the X-API-Key header does not hold a key issued by this service")
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if row is None or not hmac.compare_digest(row.key_hash, _digest(presented.strip())):
+    known = _recent.get(prefix) if max_age > 0 else None
+    if known is None:
+        row = session.execute(
+            select(
+                ApiKey.id,
+                ApiKey.key_hash,
+                ApiKey.rate_limit_per_minute,
+                ApiKey.allowed_origins,
+                ApiKey.revoked_at,
+            ).where(ApiKey.prefix == prefix)
+        ).first()
+        if row is None:
+            known = _Known(time.monotonic() + max_age, None, None)
+        else:
+            key_id, key_hash, limit, origins, revoked_at = row
+            active = (
+                None if revoked_at is not None else ActiveKey(key_id, prefix, limit, tuple(origins or ()))
+            )
+            known = _Known(time.monotonic() + max_age, key_hash, active)
+        if max_age > 0:
+            _recent.put(prefix, known)
+    if known.key_hash is None or not hmac.compare_digest(known.key_hash, _digest(text)):
         raise ApiKeyError("the API key is not recognised")
-    if row.revoked_at is not None:
+    if known.key is None:
         raise ApiKeyError("the API key has been revoked")
-    return row
+    return known.key
 
 
 def origin_registered(session: Session, origin: str) -> bool:
@@ -128,47 +204,39 @@ def origin_registered(session: Session, origin: str) -> bool:
 class Admission:
     """The outcome of admitting one API request: who asked and what the rate limit says."""
 
-    key: ApiKey | None
+    key: ActiveKey | None
     decision: ratelimit.RateDecision
 
 
 def admit(
     session: Session,
+    meter: ApiMeter,
     *,
-    key: ApiKey | None,
+    key: ActiveKey | None,
     client_ip: str,
     anonymous_limit: int,
+    flush_seconds: float = 0,
     now: dt.datetime | None = None,
 ) -> Admission:
     """Count a request against its key's (or its IP's) per-minute budget and the key's usage.
 
-    Everything happens in the caller's transaction, so one commit records both.
+    Whatever must be written goes into the caller's transaction; see ``api_meter`` for when that is.
     """
     now = now or utcnow()
     if key is None:
         bucket, limit = f"api:ip:{client_ip}", anonymous_limit
     else:
         bucket, limit = f"api:key:{key.id}", key.rate_limit_per_minute
-        record_use(session, key, now)
-    decision = ratelimit.hit(session, bucket, limit=limit, window_seconds=RATE_WINDOW_SECONDS, now=now)
+    decision = meter.admit(
+        session,
+        bucket,
+        limit=limit,
+        window_seconds=RATE_WINDOW_SECONDS,
+        key_id=key.id if key else None,
+        now=now,
+        flush_seconds=flush_seconds,
+    )
     return Admission(key, decision)
-
-
-def record_use(session: Session, key: ApiKey, now: dt.datetime) -> None:
-    """One more request for ``key``: today's usage row and the key's running total."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(ApiKeyUsage).values(api_key_id=key.id, day=now.date(), count=1)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["api_key_id", "day"], set_={"count": ApiKeyUsage.count + 1}
-        )
-    )
-    session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key.id)
-        .values(request_count=ApiKey.request_count + 1, last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def usage(session: Session, key: ApiKey, *, days: int = 30) -> list[tuple[dt.date, int]]:

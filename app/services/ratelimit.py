@@ -22,7 +22,8 @@ class RateDecision:
     retry_after: int
 
 
-def _window_start(now: dt.datetime, window_seconds: int) -> dt.datetime:
+def window_start(now: dt.datetime, window_seconds: int) -> dt.datetime:
+    """The start of the fixed window ``now`` falls in."""
     epoch = int(now.timestamp())
     return dt.datetime.fromtimestamp(epoch - epoch % window_seconds, tz=dt.UTC)
 
@@ -38,29 +39,35 @@ def hit(
 ) -> RateDecision:
     """Count one request in ``bucket`` and say whether it is within ``limit`` per window.
 
-    Uses INSERT … ON CONFLICT DO UPDATE … RETURNING so concurrent workers never lose a count and
-    the new count comes back with the same statement; the caller commits.
+    The caller commits.
     """
     now = now or utcnow()
-    start = _window_start(now, window_seconds)
+    start = window_start(now, window_seconds)
+    used = claim(session, bucket, cost=cost, window_start=start)
+    retry_after = max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
+    return RateDecision(used <= limit, limit, max(0, limit - used), retry_after)
+
+
+def claim(session: Session, bucket: str, *, cost: int, window_start: dt.datetime) -> int:
+    """Add ``cost`` to ``bucket``'s count for the window and return the new count.
+
+    INSERT … ON CONFLICT DO UPDATE … RETURNING: concurrent workers never lose a count, and the new
+    count comes back with the same statement (RETURNING: PostgreSQL, SQLite 3.35+).
+    """
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(RateLimitCounter).values(bucket=bucket[:200], window_start=start, count=cost)
+    statement = insert(RateLimitCounter).values(bucket=bucket[:200], window_start=window_start, count=cost)
     upsert = statement.on_conflict_do_update(
         index_elements=["bucket", "window_start"],
         set_={"count": RateLimitCounter.count + cost},
     ).returning(RateLimitCounter.count)
-    # One statement counts and reads back (RETURNING: PostgreSQL, SQLite 3.35+).
-    count = session.scalar(upsert)
-    used = int(count or 0)
-    retry_after = max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
-    return RateDecision(used <= limit, limit, max(0, limit - used), retry_after)
+    return int(session.scalar(upsert) or 0)
 
 
 def peek(session: Session, bucket: str, *, window_seconds: int, now: dt.datetime | None = None) -> int:
     """How many requests ``bucket`` has made in the current window (without counting one)."""
     now = now or utcnow()
-    start = _window_start(now, window_seconds)
+    start = window_start(now, window_seconds)
     count = session.scalar(
         select(RateLimitCounter.count).where(
             RateLimitCounter.bucket == bucket[:200], RateLimitCounter.window_start == start

@@ -105,3 +105,31 @@ def test_conditional_listing_needs_no_search_and_follows_changes(
     changed = client.get("/api/v1/opportunities?q=violence&department=DOJ", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     assert changed.get_json()["items"][0]["title"] == "Renamed violence program"
+
+
+def test_a_version_memo_sees_its_own_commits_at_once_and_others_within_max_age(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from app.models.catalogue_state import bump
+
+    clock = {"now": 500.0}
+    monkeypatch.setattr(time, "monotonic", lambda: clock["now"])
+    memo = catalogue_version.VersionMemo()
+    session.rollback()
+    first = memo.token(session, max_age=1)
+    # Another process's change (written around this process's sessions): seen after max_age.
+    engine = session.get_bind()
+    with Session(engine) as other:
+        bump(other)
+        other.connection().commit()
+    session.rollback()
+    assert memo.token(session, max_age=1) == first
+    clock["now"] += 1.5
+    second = memo.token(session, max_age=1)
+    assert second != first
+    # A change committed through a Session of this process: seen at once.
+    upsert_many(session, [record(id="memo", number="MEMO-1")])
+    session.commit()
+    assert memo.token(session, max_age=1) not in (first, second)
