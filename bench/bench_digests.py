@@ -16,7 +16,8 @@ Measured in this run:
   beside the same ``search()`` calls run alone), then with all three subscriptions per user (one run,
   beside its ``search()``/``rank()`` calls timed one by one; plus ``rank()`` per profile for 20 profiles).
 
-Targets: build <= 30 s; build / matcher alone <= 1.5.
+Targets (issue 6, judged on the build with all three subscriptions): build <= 30 s; build / matcher
+calls alone <= 1.5. The saved-search + tracked build is printed as a breakdown of the overhead.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ def build_store(db: Path) -> None:
 
 
 def _matcher_alone(
-    session: Any, app: Any, matcher: Any, keyword: Any, kinds: set[str]
+    session: Any, app: Any, matcher: Any, keyword: Any, kinds: set[str], sample: int | None = None
 ) -> tuple[float, list[float]]:
     """The same search()/rank() calls a build makes (one per distinct target), timed alone."""
     from app.models import AlertSubscription, ProgramProfile, SavedSearch, SubscriptionKind
@@ -267,9 +268,9 @@ def _matcher_alone(
         if sub.kind == SubscriptionKind.SAVED_SEARCH and sub.active and "search" in kinds:
             saved = session.get(SavedSearch, sub.saved_search_id)
             queries[repr(sorted(saved.query.items()))] = saved.query
-    profiles = {
-        s.profile_id for s in subs if s.kind == SubscriptionKind.PROGRAM_PROFILE and "profile" in kinds
-    }
+    profiles = sorted(
+        {s.profile_id for s in subs if s.kind == SubscriptionKind.PROGRAM_PROFILE and "profile" in kinds}
+    )[:sample]
     started = time.perf_counter()
     restricted = digests._AmongCandidates(keyword, candidates)
     for query in queries.values():
@@ -286,7 +287,7 @@ def _matcher_alone(
     return time.perf_counter() - started, per_profile
 
 
-def _report(label: str, run: Any, build: float, alone: float) -> bool:
+def _report(label: str, run: Any, build: float, alone: float, *, judged: bool = True) -> bool:
     ratio = build / alone if alone else float("inf")
     sections = sum(len(d.sections) for d in run.digests)
     print(f"[{label}]")
@@ -296,9 +297,10 @@ def _report(label: str, run: Any, build: float, alone: float) -> bool:
         f"{sum(len(d.reminders) for d in run.digests)} reminders), nothing new for {run.empty}; "
         f"{run.matcher_calls} matcher calls"
     )
-    print(f"  build:                 {build:8.2f} s   target <= {BUILD_TARGET_S:.0f} s")
+    target = f"target <= {BUILD_TARGET_S:.0f} s" if judged else "(breakdown, not the target)"
+    print(f"  build:                 {build:8.2f} s   {target}")
     print(f"  matcher calls alone:   {alone:8.2f} s   (timed inside the build: {run.matcher_seconds:.2f} s)")
-    print(f"  build / matcher alone: {ratio:8.2f}     target <= {RATIO_TARGET}")
+    print(f"  build / matcher alone: {ratio:8.2f}     {f'target <= {RATIO_TARGET}' if judged else ''}")
     print(f"  per digest: {1000 * build / max(run.built, 1):.1f} ms")
     return build <= BUILD_TARGET_S and ratio <= RATIO_TARGET
 
@@ -347,13 +349,13 @@ def main() -> int:
                 AlertSubscription.kind == SubscriptionKind.PROGRAM_PROFILE
             ).update({"active": False})
             alones.append(_matcher_alone(session, app, matcher, keyword, {"search"})[0])
-        results.append(
-            _report(
-                "saved searches + tracked, median of 3",
-                run,
-                statistics.median(builds),
-                statistics.median(alones),
-            )
+        # A breakdown: the issue's target is the build with all three subscriptions (below).
+        _report(
+            "saved searches + tracked only, median of 3",
+            run,
+            statistics.median(builds),
+            statistics.median(alones),
+            judged=False,
         )
         session.rollback()
         # 2. All three subscriptions per user (one build: each distinct profile is ranked once).
@@ -366,7 +368,7 @@ def main() -> int:
         results.append(
             _report("all 3 subscriptions (saved search, profile, tracked)", run, build, run.matcher_seconds)
         )
-        _alone, per_profile = _matcher_alone(session, app, matcher, keyword, {"sample"})
+        _alone, per_profile = _matcher_alone(session, app, matcher, keyword, {"profile"}, sample=20)
         per_profile.sort()
         print(
             f"  rank() per profile: median {statistics.median(per_profile):.3f} s, "
