@@ -136,8 +136,8 @@ def flush_usage(app: Flask) -> int:
     found: ApiMeter | None = app.extensions.get("api_meter")
     if found is None or found.pending() == 0:
         return 0
-    with app.app_context():
-        session = db_session()
+    # A session of its own: at exit there is no request, and a caller's session is left alone.
+    with app.extensions["database"].session_factory() as session:
         written = found.flush(session)
         session.commit()
     return written
