@@ -5,8 +5,10 @@ Targets (issue 7): ``GET /api/v1/opportunities?q=…`` ≥ 200 requests/s at 16 
 Both are printed beside a static file served by the same gunicorn in the same run, which shows how
 fast this machine and the load tool (wrk) can go at all.
 
-Every API request here carries a key and so pays for the real per-request work: key lookup, the
-database-backed rate limit and usage counters (one commit). Keyword queries rotate over 32 URLs;
+Every API request here carries a key and goes through the real gate: the key check (remembered for
+API_KEY_CACHE_SECONDS), the database-backed rate limit (leased per worker in blocks of 1 % of the
+key's limit) and the usage counters (written every API_USAGE_FLUSH_SECONDS), all at their defaults.
+Keyword queries rotate over 32 URLs;
 listings are cached per worker for API_CACHE_SECONDS (the Cache-Control max-age), so most are
 answered from that cache — the cache-miss latency is measured separately and printed too.
 """
