@@ -107,6 +107,15 @@ def ingest_extract_command(path: str | None, all_agencies: bool) -> None:
         all_agencies=all_agencies,
         progress=_progress,
     )
+    from matching import pending
+
+    waiting = pending.count(str(config["INDEX_DIR"]))
+    if waiting:
+        click.echo(
+            f"  {waiting} new or changed opportunities wait for `flask --app wsgi reindex` "
+            "(keyword index, CVI scores, embeddings)",
+            err=True,
+        )
     _report([result], "ingest finished")
 
 
