@@ -23,6 +23,19 @@ def _progress(outcome: SourceOutcome) -> None:
     )
 
 
+def _pending_note() -> None:
+    """Say what a bulk load left for ``reindex`` (keyword index and CVI scores wait for it)."""
+    from matching import pending
+
+    waiting = pending.count(str(current_app.config["INDEX_DIR"]))
+    if waiting:
+        click.echo(
+            f"  {waiting} new or changed opportunities wait for `flask --app wsgi reindex` "
+            "(keyword index, CVI scores, embeddings)",
+            err=True,
+        )
+
+
 def _report(results: list[tuple[int | None, SourceOutcome]], verb: str) -> None:
     for run_id, outcome in results:
         for issue in outcome.issues:
@@ -74,6 +87,7 @@ def crawl_command(
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
+        _pending_note()
         _report([result], "reparse finished")
         return
     names = list(sources) or list(SOURCES)
@@ -107,6 +121,7 @@ def ingest_extract_command(path: str | None, all_agencies: bool) -> None:
         all_agencies=all_agencies,
         progress=_progress,
     )
+    _pending_note()
     _report([result], "ingest finished")
 
 

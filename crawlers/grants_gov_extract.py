@@ -131,7 +131,8 @@ def status_for(kind: str, close: str | None, archive: str | None, today: dt.date
 
 
 def raw_hash(raw: bytes, kind: str, status: str) -> str:
-    """Fingerprint of the record as published (its serialized element), the parser version and the
+    """Fingerprint of the record as published (its serialized element, without the whitespace after
+    it: whether that is in depends on how far the parser had read), the parser version and the
     status its dates give today (so a record whose deadline passed is normalized again)."""
     digest = hashlib.blake2b(raw, digest_size=16)
     digest.update(f"\x1f{PARSER_VERSION}\x1f{kind}\x1f{status}".encode())
@@ -164,8 +165,15 @@ def _contact(fields: dict[str, Any]) -> str | None:
 
 
 #: Length limits of ``NormalizedOpportunity`` on the string fields an extract record fills.
-_MAX_LENGTHS = {"id": 200, "title": 1000, "agency": 40, "source": 500, "number": 200, "sub_agency": 200,
-                "agency_name": 500}
+_MAX_LENGTHS = {
+    "id": 200,
+    "title": 1000,
+    "agency": 40,
+    "source": 500,
+    "number": 200,
+    "sub_agency": 200,
+    "agency_name": 500,
+}
 _STATUSES = frozenset({None, "forecasted", "posted", "closed", "archived"})
 _KEEP_CASE = frozenset({"Treasury", "AmeriCorps", "other"})
 
@@ -310,7 +318,7 @@ def iter_chunks(
                 chunk.fetched += 1
                 close = element.findtext("{*}CloseDate")
                 status = status_for(kind, close, element.findtext("{*}ArchiveDate"), today)
-                digest = raw_hash(etree.tostring(element), kind, status)
+                digest = raw_hash(etree.tostring(element, with_tail=False), kind, status)
                 if known.get(opp_id) == digest:
                     chunk.seen.append(opp_id)
                 else:
@@ -334,9 +342,7 @@ def iter_chunks(
     yield chunk
 
 
-def _produce(
-    queue: Any, path: Path, known: Mapping[str, str], today: dt.date, all_agencies: bool
-) -> None:
+def _produce(queue: Any, path: Path, known: Mapping[str, str], today: dt.date, all_agencies: bool) -> None:
     """Worker process body: every chunk into the (bounded) queue, then ``None``."""
     try:
         for chunk in iter_chunks(path, known, today, all_agencies):

@@ -3,7 +3,8 @@
 The index lives in ``app.config["INDEX_DIR"]``. ``init_app`` registers an ``after_commit`` listener
 on the app's sessions: ids that ``upsert_many`` / ``mark_vanished`` (or an admin action through
 ``mark_changed``) put in ``session.info["opportunities_changed"]`` are re-indexed and re-scored for
-CVI right after the commit that changed them. Embedding them waits for ``flask reindex``.
+CVI right after the commit that changed them (a bulk load leaves them to ``reindex``, see
+``matching.pending``). Embedding them waits for ``flask reindex``.
 """
 
 from __future__ import annotations

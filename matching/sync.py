@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.services.opportunities import CHANGED_KEY
-from matching import cvi
+from app.services.opportunities import CHANGED_KEY, DEFER_SYNC_KEY
+from matching import cvi, pending
 from matching.keyword import get_index
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,16 @@ def _catalogue(session: Session) -> cvi.Catalogue:
 
 
 def register(factory: sessionmaker[Session], index_dir: str) -> None:
-    """Listen on the app's sessions: changed ids are synced right after the commit that changed them."""
+    """Listen on the app's sessions: changed ids are synced right after the commit that changed them,
+    or, while the session is flagged ``DEFER_SYNC_KEY`` (a bulk load), recorded as pending for the
+    next ``reindex`` just before that commit."""
+
+    def before_commit(session: Session) -> None:
+        if session.info.get(DEFER_SYNC_KEY):
+            session.flush()
+            ids = session.info.pop(CHANGED_KEY, None)
+            if ids:
+                pending.add(index_dir, ids)
 
     def after_commit(session: Session) -> None:
         ids = session.info.pop(CHANGED_KEY, None)
@@ -68,6 +77,7 @@ def register(factory: sessionmaker[Session], index_dir: str) -> None:
     def after_rollback(session: Session) -> None:
         session.info.pop(CHANGED_KEY, None)
 
+    event.listen(factory, "before_commit", before_commit)
     event.listen(factory, "after_commit", after_commit)
     event.listen(factory, "after_soft_rollback", lambda session, _previous: after_rollback(session))
 
@@ -92,7 +102,8 @@ def reindex(
     encoder: Callable[[list[str]], Any] | None = None,
 ) -> ReindexReport:
     """Embed pending passages, rebuild the keyword index (always with ``full``, else when missing
-    or out of date), and re-score CVI for every opportunity. Commits."""
+    or out of date) or update the documents a bulk load left pending, and re-score CVI for every
+    opportunity. Commits."""
     from sqlalchemy import func, select
 
     from app.models import Opportunity
@@ -118,10 +129,14 @@ def reindex(
     )
 
     index = get_index(index_dir)
+    claimed = pending.claim(index_dir)
     visible = session.scalar(select(func.count()).select_from(visible_ids_query().subquery())) or 0
     if full or not index.exists() or index.doc_count() != visible:
         say("rebuilding the keyword index …")
         report.indexed = index.rebuild(session, progress=lambda done, total: say(f"  indexed {done}/{total}"))
+    elif claimed.ids:
+        say(f"updating the keyword index for {len(claimed.ids)} opportunities a bulk load changed …")
+        report.indexed = index.update(session, claimed.ids)[0]
     else:
         report.indexed = 0
         say(f"keyword index up to date ({visible} opportunities)")
@@ -138,6 +153,7 @@ def reindex(
         ),
     )
     session.commit()
+    claimed.release()
     report.cvi_eligible = (
         session.scalar(
             select(func.count()).select_from(Opportunity).where(Opportunity.cvi_eligible.is_(True))

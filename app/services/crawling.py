@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import CrawlError, CrawlPayload, CrawlRun, CrawlStatus, HttpCacheEntry, Opportunity
-from app.services.opportunities import COLUMN_FOR_FIELD, upsert_many
+from app.services.opportunities import COLUMN_FOR_FIELD, DEFER_SYNC_KEY, upsert_many
 from crawlers.codes import DEPARTMENT_AGENCY_CODES
 from crawlers.http import ArchivedPayload, CachedValidators, Fetcher, HttpClient, HttpSettings, ReplayClient
 from crawlers.normalize import CONTENT_FIELDS, NormalizedOpportunity
@@ -393,7 +393,8 @@ class StoreSink:
 def touch_seen(session: Session, source: str, source_ids: Sequence[str], now: dt.datetime) -> int:
     """Move ``last_seen`` of listed, unchanged records (not vanished ones: those need a rewrite).
 
-    One statement per batch on PostgreSQL (``source_id = ANY(array)``), one ``executemany`` over the
+    One statement per batch on PostgreSQL (a join with ``unnest(array)``, so the unique index is
+    probed per id even before the table has statistics), one ``executemany`` over the
     unique (source, source_id) index on SQLite: a nightly extract touches ~43,000 rows, and
     compiling 900-parameter ``IN`` lists through the ORM cost more than the updates themselves.
     """
@@ -406,8 +407,9 @@ def touch_seen(session: Session, source: str, source_ids: Sequence[str], now: dt
     stamp = process(now) if process else now
     if dialect.name == "postgresql":
         result = connection.exec_driver_sql(
-            "UPDATE opportunities SET last_seen = %(stamp)s WHERE source = %(source)s "
-            "AND source_id = ANY(%(ids)s) AND vanished_at IS NULL",
+            "UPDATE opportunities AS o SET last_seen = %(stamp)s "
+            "FROM unnest(%(ids)s::varchar[]) AS seen(source_id) "
+            "WHERE o.source = %(source)s AND o.source_id = seen.source_id AND o.vanished_at IS NULL",
             {"stamp": stamp, "source": source, "ids": ids},
         )
         return int(result.rowcount or 0)
@@ -502,9 +504,14 @@ def _run_one(
     progress: Progress | None,
     reparse_of: CrawlRun | None = None,
     batch_size: int = 200,
+    bulk: bool = False,
 ) -> tuple[int | None, SourceOutcome]:
+    """Run one source with its own ``crawl_runs`` row; ``bulk`` leaves matching's re-index of what
+    changed to the next ``reindex`` (``DEFER_SYNC_KEY``) instead of doing it after every batch."""
     log_session = session_factory()
     recorder: RunRecorder | None = None
+    if bulk:
+        data_session.info[DEFER_SYNC_KEY] = True
     try:
         recorder = RunRecorder(
             log_session,
@@ -541,6 +548,7 @@ def _run_one(
                 log_session.rollback()
         return (recorder.run_id if recorder else None), outcome
     finally:
+        data_session.info.pop(DEFER_SYNC_KEY, None)
         log_session.close()
 
 
@@ -606,6 +614,7 @@ def ingest_extract(
         http_factory=http_factory,
         progress=progress,
         batch_size=int(config.get("EXTRACT_BATCH_SIZE", 1000)),
+        bulk=True,
     )
 
 
@@ -658,6 +667,7 @@ def reparse_run(
             http_factory=lambda *_: ReplayClient([]),
             progress=progress,
             batch_size=int(config.get("EXTRACT_BATCH_SIZE", 1000)),
+            bulk=True,
         )
     spec = SOURCES.get(original.source)
     if spec is None:

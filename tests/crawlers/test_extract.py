@@ -5,12 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import CrawlError, CrawlRun, Opportunity, OpportunityVersion
+from matching import pending
+from matching.embeddings import DIMENSIONS
+from matching.keyword import get_index
+from matching.sync import reindex
 from tests.crawlers.conftest import FIXTURES, FakeServer, Reply, fixture_bytes
 
 EXTRACT = FIXTURES / "extract"
@@ -157,3 +163,46 @@ def test_ingest_from_url_finds_newest_extract(crawl_app: Flask, server: FakeServ
     assert server.calls("GET", "/extracts/GrantsDBExtract20261031v2.zip") == []
     kept = Path(crawl_app.config["CRAWL_ARCHIVE_DIR"]) / "GrantsDBExtract20261101v2.zip"
     assert kept.exists()
+
+
+def _unit_vectors(texts: list[str]) -> Any:
+    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+    vectors[:, 0] = 1.0
+    return vectors
+
+
+def test_bulk_ingest_leaves_keyword_index_and_cvi_to_reindex(
+    crawl_app: Flask, session: Session, tmp_path: Path
+) -> None:
+    """An extract is a bulk load: no re-index per batch; what changed waits, durably, for reindex."""
+    index_dir = crawl_app.config["INDEX_DIR"]
+    index = get_index(index_dir)
+    code, output = ingest(crawl_app, str(FULL))
+    assert code == 0, output
+    assert "3 new or changed opportunities wait for `flask --app wsgi reindex`" in output
+    stored = by_id(session)
+    assert pending.claim(index_dir).ids == {o.id for o in stored.values()}
+    assert not index.exists()
+
+    reindex(session, index_dir, encoder=_unit_vectors)
+    assert pending.count(index_dir) == 0
+    assert index.doc_count() == 3
+
+    # A changed title: the same number of documents, so only the pending id is re-indexed.
+    changed = tmp_path / FULL.name
+    changed.write_text(
+        FULL.read_text(encoding="utf-8").replace(
+            "Training and Technical Assistance</OpportunityTitle>",
+            "Training and Technical Assistance Zanzibar</OpportunityTitle>",
+        ),
+        encoding="utf-8",
+    )
+    code, output = ingest(crawl_app, str(changed))
+    assert code == 0, output
+    assert "1 new or changed opportunities wait" in output
+    assert not index.search("zanzibar")
+    say: list[str] = []
+    report = reindex(session, index_dir, encoder=_unit_vectors, say=say.append)
+    assert report.indexed == 1 and any("for 1 opportunities a bulk load changed" in m for m in say)
+    assert [hit.opportunity_id for hit in index.search("zanzibar")] == [by_id(session)["350001"].id]
+    assert pending.count(index_dir) == 0

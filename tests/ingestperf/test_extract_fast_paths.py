@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,21 @@ def test_values_validation_would_change_or_reject_still_go_through_it() -> None:
     assert record.title == "A" * 999
     with pytest.raises(ValidationError):
         extract.to_record(kind, {**fields, "OpportunityID": "9" * 201}, "posted", None)
+
+
+def test_record_fingerprint_ignores_the_whitespace_after_it(tmp_path: Path) -> None:
+    """Whether the text after a record is in the element when it is hashed depends on how far the
+    parser had read; the fingerprint must not."""
+    spaced = tmp_path / FULL.name
+    spaced.write_text(
+        FULL.read_text(encoding="utf-8").replace(
+            "</OpportunitySynopsisDetail_1_0>", "</OpportunitySynopsisDetail_1_0>\n\n    "
+        ),
+        encoding="utf-8",
+    )
+    today = dt.date(2026, 11, 1)
+
+    def fingerprints(path: Path) -> dict[str, str | None]:
+        return {r.id: r.source_hash for c in extract.iter_chunks(path, {}, today, True) for r in c.records}
+
+    assert fingerprints(spaced) == fingerprints(FULL) and len(fingerprints(FULL)) == 4
