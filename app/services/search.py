@@ -308,9 +308,19 @@ def _facets_from_rows(
 ) -> dict[str, list[FacetValue]]:
     """``_facets`` over candidate rows: a value counts a row that passes every filter but its own."""
 
+    # Per row, the one filter it fails (-1: none, -2: several): a row counts for a facet when it
+    # fails nothing or only that facet's own filter. One pass over the rows instead of one per facet.
+    failing: list[int] = []
+    for row in rows:
+        failed = [i for i, passed in enumerate(flags[row[0]]) if not passed]
+        failing.append(-1 if not failed else failed[0] if len(failed) == 1 else -2)
+    memo: dict[int, list[Any]] = {}
+
     def others(name: str) -> list[Any]:
         skip = names.index(name) if name in names else -1
-        return [r for r in rows if all(f for i, f in enumerate(flags[r[0]]) if i != skip)]
+        if skip not in memo:
+            memo[skip] = [r for r, f in zip(rows, failing, strict=True) if f == -1 or f == skip]
+        return memo[skip]
 
     selected: dict[str, set[str]] = {
         "department": {d.upper() for d in params.department},
