@@ -385,12 +385,12 @@ class KeywordIndex:
         searcher = self.searcher()
         if searcher is None:
             return []
-        built = parsed.build(searcher)
+        table = self._table(searcher)
+        built = parsed.build(_Statistics(searcher, table))
         if built is None:
             return []
         if terms is None:
             terms = limit is not None and limit <= 50
-        table = self._table(searcher)
         allowed = None
         if filter_ids is not None:
             allowed = table.docnums_of(filter_ids)
@@ -456,6 +456,9 @@ class _ScoreTable:
         live = np.nonzero(self.ids)[0]
         self.docnum_by_id: dict[int, int] = dict(zip(self.ids[live].tolist(), live.tolist(), strict=True))
         self._lengths: dict[str, np.ndarray] = {}
+        self.doc_count = int(searcher.doc_count())
+        #: (field, stem) → document frequency, as ``ParsedQuery.build`` asks for every stem of a query.
+        self.frequencies: dict[tuple[str, str], int] = {}
         self._postings: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._phrases: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
@@ -605,6 +608,26 @@ class _ScoreTable:
                     if word not in found:
                         found.append(word)
         return out
+
+
+class _Statistics:
+    """The two index statistics ``ParsedQuery.build`` reads, answered from the table's memo."""
+
+    def __init__(self, searcher: Any, table: _ScoreTable) -> None:
+        self._searcher = searcher
+        self._table = table
+
+    def doc_count(self) -> int:
+        return self._table.doc_count
+
+    def doc_frequency(self, field_name: str, stem: str) -> int:
+        key = (field_name, stem)
+        found = self._table.frequencies.get(key)
+        if found is None:
+            found = self._table.frequencies[key] = int(self._searcher.doc_frequency(field_name, stem))
+            if len(self._table.frequencies) > 200_000:
+                self._table.frequencies.clear()
+        return found
 
 
 def _leaves(searcher: Any) -> list[tuple[Any, int]]:

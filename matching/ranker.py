@@ -316,7 +316,6 @@ class _Row:
     eligibility_codes: list[str]
     aln: list[str]
     cvi_score: float | None
-    cvi_reasons: list[str]
     award_ceiling: int | None
     award_floor: int | None
     close_date: dt.date | None
@@ -333,7 +332,6 @@ _SCORING_COLUMNS = (
     Opportunity.eligibility_codes,
     Opportunity.aln,
     Opportunity.cvi_score,
-    Opportunity.cvi_reasons,
     Opportunity.award_ceiling,
     Opportunity.award_floor,
     Opportunity.close_date,
@@ -350,11 +348,13 @@ def _load_page(session: Session, page: Sequence[_Scored]) -> list[tuple[Match, _
     found = (
         {o.id: o for o in session.scalars(select(Opportunity).where(Opportunity.id.in_(ids)))} if ids else {}
     )
-    return [
-        (Match(found[row.id], score, explanation), cand)
-        for row, score, explanation, cand in page
-        if row.id in found
-    ]
+    out = []
+    for row, score, explanation, cand in page:
+        opportunity = found.get(row.id)
+        if opportunity is not None:
+            explanation.cvi_reasons = list(opportunity.cvi_reasons or [])
+            out.append((Match(opportunity, score, explanation), cand))
+    return out
 
 
 def _score(
@@ -417,7 +417,6 @@ def _score(
             eligibility=verdict,
             days_left=days,
             matched_terms=list(cand.matched_terms[:8]),
-            cvi_reasons=list(opportunity.cvi_reasons or []),
         )
         out.append((opportunity, round(float(score), 6), explanation, cand))
     out.sort(key=lambda scored: (-scored[1], scored[0].id))
