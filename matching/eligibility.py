@@ -31,6 +31,7 @@ class Listing(Protocol):
     @property
     def eligibility_codes(self) -> list[str]: ...
 
+
 VerdictKind = Literal["eligible", "partner", "not eligible", "unknown"]
 
 _CITY = OrgType.CITY_GOVERNMENT
