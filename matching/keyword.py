@@ -565,12 +565,87 @@ class _ScoreTable:
                 self._phrases.popitem(last=False)
         return entry
 
+    def _positions(
+        self, searcher: Any, field_name: str, stem: str, wanted: np.ndarray
+    ) -> dict[int, set[int]]:
+        """The positions of ``stem`` in ``field_name`` of each of the ``wanted`` document numbers."""
+        fmt = searcher.schema[field_name].format
+        out: dict[int, set[int]] = {}
+        for leaf, offset in _leaves(searcher):
+            reader = leaf.reader()
+            if (field_name, stem) not in reader:
+                continue
+            matcher = reader.postings(field_name, stem)
+            raw = getattr(matcher, "child", matcher)
+            if hasattr(raw, "_read_ids") and hasattr(raw, "_read_values") and hasattr(raw, "_next_block"):
+                while raw.is_active():
+                    raw._read_ids()
+                    docs = np.asarray(raw._ids, dtype=np.int64) + offset
+                    hits = np.nonzero(np.isin(docs, wanted))[0]
+                    if len(hits):
+                        raw._read_values()
+                        for i in hits.tolist():
+                            out[int(docs[i])] = set(fmt.decode_positions(raw._values[i]))
+                    raw._next_block()
+            else:
+                chosen = set(wanted.tolist())
+                while raw.is_active():
+                    docnum = raw.id() + offset
+                    if docnum in chosen:
+                        out[docnum] = set(raw.value_as("positions"))
+                    raw.next()
+        return out
+
+    def _phrase(self, searcher: Any, clause: wq.Phrase) -> tuple[np.ndarray, np.ndarray]:
+        """A phrase clause as Whoosh scores it (``Phrase`` → ``SpanNear2``, words adjacent and in
+        order; the score is the sum of its words' term scores, times the boost), from the cached
+        postings and the positions of only the documents holding every word."""
+        key = repr(clause)
+        with self._lock:
+            cached = self._phrases.get(key)
+            if cached is not None:
+                self._phrases.move_to_end(key)
+                return cached
+        name = clause.fieldname
+        words = [str(w) for w in clause.words]
+        lists = [self.postings(searcher, name, w) for w in words]
+        candidates = lists[0][0]
+        for docs, _scores in lists[1:]:
+            candidates = np.intersect1d(candidates, docs, assume_unique=True)
+        matched: list[int] = []
+        if len(candidates):
+            positions = [self._positions(searcher, name, w, candidates) for w in words]
+            for docnum in candidates.tolist():
+                rest = [positions[i].get(docnum, set()) for i in range(1, len(words))]
+                if any(
+                    all(start + i in later for i, later in enumerate(rest, start=1))
+                    for start in positions[0].get(docnum, ())
+                ):
+                    matched.append(docnum)
+        docnums = np.asarray(matched, dtype=np.int64)
+        parts = [scores[np.searchsorted(docs, docnums)] for docs, scores in lists]
+        total = _tree_sum(parts) if len(docnums) else np.zeros(0, dtype=np.float64)
+        boost = float(clause.boost)
+        entry = (docnums, total * boost if boost != 1.0 else total)
+        with self._lock:
+            self._phrases[key] = entry
+            while len(self._phrases) > POSTINGS_CACHE:
+                self._phrases.popitem(last=False)
+        return entry
+
     def clause(self, searcher: Any, clause: wq.Query) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, scores) of one clause of a built query."""
         if type(clause) is wq.Term:
             docnums, scores = self.postings(searcher, clause.fieldname, str(clause.text))
             boost = float(clause.boost)
             return docnums, (scores * boost if boost != 1.0 else scores)
+        if (
+            type(clause) is wq.Phrase
+            and clause.slop == 1
+            and len(clause.words) >= 2
+            and len(set(clause.words)) == len(clause.words)
+        ):
+            return self._phrase(searcher, clause)
         return self._matcher_scores(searcher, clause)
 
     def score(
@@ -608,6 +683,15 @@ class _ScoreTable:
                     if word not in found:
                         found.append(word)
         return out
+
+
+def _tree_sum(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Elementwise sum, added in the order Whoosh's intersection of matchers adds (halves)."""
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    total: np.ndarray = _tree_sum(parts[:half]) + _tree_sum(parts[half:])
+    return total
 
 
 class _Statistics:

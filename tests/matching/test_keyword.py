@@ -205,6 +205,7 @@ def test_scores_and_order_equal_whoosh(app: Flask, catalogue: Session) -> None:
         "street outreach hospital credible messengers",
         "youth mentoring and reentry employment for young men",
         '"street outreach" trauma',
+        '"violence intervention street" youth',
         "research",
         "shootings",
     ]
