@@ -11,10 +11,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from app.models import Opportunity, OrgType
+from app.models import OrgType
 from matching.text import APPLICANT_CODE_NAMES, ProgramRef, sentences
+
+
+class Listing(Protocol):
+    """What eligibility reads of an opportunity: an ``Opportunity``, or the ranker's plain row of it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def eligible_applicants(self) -> str | None: ...
+    @property
+    def eligibility_codes(self) -> list[str]: ...
+
 
 VerdictKind = Literal["eligible", "partner", "not eligible", "unknown"]
 
@@ -162,7 +178,7 @@ class Verdict:
         }[self.verdict]
 
 
-def assess(opportunity: Opportunity, org_type: OrgType | str, programs: Sequence[ProgramRef] = ()) -> Verdict:
+def assess(opportunity: Listing, org_type: OrgType | str, programs: Sequence[ProgramRef] = ()) -> Verdict:
     """The org type's eligibility for this opportunity, with the sentence it was read from.
 
     ``programs`` (the opportunity's curated catalogue programs) add a route the listing may not
@@ -181,7 +197,7 @@ _cache_lock = threading.Lock()
 
 
 def assess_cached(
-    opportunity: Opportunity, org_type: OrgType | str, programs: Sequence[ProgramRef] = ()
+    opportunity: Listing, org_type: OrgType | str, programs: Sequence[ProgramRef] = ()
 ) -> Verdict:
     """``assess``, remembered per (opportunity, org type, the text it reads): an edit to the listing
     or to its catalogue programs changes the key, so a stale verdict is never returned."""
@@ -220,7 +236,7 @@ def _partner_by_catalogue(programs: Sequence[ProgramRef], kind: OrgType) -> Verd
     return None
 
 
-def _assess(opportunity: Opportunity, kind: OrgType) -> Verdict:
+def _assess(opportunity: Listing, kind: OrgType) -> Verdict:
     text = (opportunity.eligible_applicants or "").strip()
     codes = [c.strip().zfill(2) for c in opportunity.eligibility_codes or [] if c.strip()]
     by_codes = _from_codes(codes, kind)
@@ -345,7 +361,7 @@ def pattern_hits(sentence: str) -> bool:
     return any(p.search(sentence) for p in MENTIONS.values())
 
 
-def _partner_anywhere(opportunity: Opportunity) -> Verdict | None:
+def _partner_anywhere(opportunity: Listing) -> Verdict | None:
     """Formula and lead-applicant programs that pass money on: the org type can be a subrecipient."""
     text = " ".join(p for p in (opportunity.eligible_applicants, opportunity.description) if p)
     found = sentences(text)

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +54,6 @@ MAX_PHRASES = 6
 POSTINGS_BUDGET = 60_000
 #: Stems in more than this share of documents say nothing about a match.
 COMMON_SHARE = 0.5
-#: Per-clause score arrays kept per thread and index generation.
-CLAUSE_CACHE_SIZE = 4096
 WHOOSH_WORDS = frozenset({"and", "or", "not", "andnot", "andmaybe", "to"})
 
 
@@ -205,6 +204,9 @@ class KeywordIndex:
         # each thread keeps its own, reopened when the index has a newer generation.
         self._local = threading.local()
         self._ix: Any = None
+        self._build_lock = threading.Lock()
+        #: (index generation, its scoring table), shared by the threads searching that generation.
+        self._table_state: tuple[int, _ScoreTable] | None = None
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -296,12 +298,22 @@ class KeywordIndex:
 
     # -- search -------------------------------------------------------------------------------
 
-    def _reset_searcher(self) -> None:
+    def release(self) -> None:
+        """Close this thread's searcher (for a thread that will not search again)."""
+        self._close_thread_searcher()
+
+    def _close_thread_searcher(self) -> None:
         searcher = getattr(self._local, "searcher", None)
         if searcher is not None:
             searcher.close()
         self._local.searcher = None
         self._local.generation = -1
+
+    def _reset_searcher(self) -> None:
+        """Forget this thread's searcher and the scoring tables: the next query starts cold."""
+        self._close_thread_searcher()
+        with self._lock:
+            self._table_state = None
 
     def searcher(self) -> Any:
         """This thread's searcher, reused across queries; reopened when the index on disk has a
@@ -327,6 +339,31 @@ class KeywordIndex:
         self._local.generation = generation
         return searcher
 
+    def _table(self, searcher: Any) -> _ScoreTable:
+        """The scoring table of this thread's searcher's index generation, shared by all threads
+        (document numbers are the same in every searcher of one generation)."""
+        generation = getattr(self._local, "generation", -1)
+        state = self._table_state
+        if state is not None and state[0] == generation:
+            return state[1]
+        with self._build_lock:  # one thread builds it; the others wait and share it
+            state = self._table_state
+            if state is not None and state[0] == generation:
+                return state[1]
+            table = _ScoreTable(searcher)
+            with self._lock:
+                self._table_state = (generation, table)
+            return table
+
+    def warm(self) -> bool:
+        """Open the index and build its scoring table (document ids and field lengths) now, so the
+        first query a worker answers does not pay for it; False when there is no index yet."""
+        searcher = self.searcher()
+        if searcher is None:
+            return False
+        self._table(searcher).warm(searcher)
+        return True
+
     def search(
         self,
         query: str | ParsedQuery,
@@ -335,98 +372,47 @@ class KeywordIndex:
         phrases: Sequence[str] = (),
         terms: bool | None = None,
     ) -> list[KeywordHit]:
-        """The best matching opportunities for free text (or a parsed query); never raises on text."""
+        """The best matching opportunities for free text (or a parsed query); never raises on text.
+
+        Scores and order are Whoosh's BM25F for the built query (score descending, ties to the lower
+        document number), computed with numpy over per-term postings cached per index generation
+        (``_ScoreTable``) instead of Whoosh's posting-by-posting union: a long profile query or one
+        matching most of the catalogue costs milliseconds. ``filter_ids`` restricts the hits;
+        matched words are collected when ``terms`` (default: pages of at most 50).
+        """
         parsed = query if isinstance(query, ParsedQuery) else safe_query(query, phrases)
         if parsed.empty:
             return []
         searcher = self.searcher()
         if searcher is None:
             return []
-        built = parsed.build(searcher)
+        table = self._table(searcher)
+        built = parsed.build(_Statistics(searcher, table))
         if built is None:
             return []
         if terms is None:
             terms = limit is not None and limit <= 50
-        allowed = None if filter_ids is None else {str(i) for i in filter_ids}
-        if allowed is not None and not allowed:
-            return []
-        if not terms and allowed is None and limit is not None:
-            return [KeywordHit(opp_id, score) for opp_id, score in self._clause_sum(searcher, built, limit)]
-        if allowed is not None and len(allowed) <= 1024:
-            # Require (scores from ``built`` only) leapfrogs through the postings to the allowed
-            # documents, where a filter reads every posting: same hits, a third of the time.
-            # Whoosh's block-quality skipping trips an assertion inside Require, hence optimize=False.
-            within = wq.Or([wq.Term("id", i) for i in sorted(allowed)])
-            results = searcher.search(wq.Require(built, within), limit=limit, terms=terms, optimize=False)
-        else:
-            results = searcher.search(built, limit=None if allowed else limit, terms=terms)
-        hits = []
-        for hit in results:
-            opp_id = hit["id"]
-            if allowed is not None and opp_id not in allowed:
-                continue
-            words: list[str] = []
-            if terms and hit.matched_terms():
-                seen: set[str] = set()
-                for field_name, raw in hit.matched_terms():
-                    if field_name == "id":  # the Require clause restricting ids, not a user's word
-                        continue
-                    stem = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-                    word = parsed.words_by_stem.get(stem, stem)
-                    if word not in seen:
-                        seen.add(word)
-                        words.append(word)
-            hits.append(KeywordHit(int(opp_id), float(hit.score), words))
-            if limit is not None and len(hits) >= limit:
-                break
-        return hits
-
-    def _clause_sum(self, searcher: Any, built: wq.Query, limit: int) -> list[tuple[int, float]]:
-        """The ``limit`` best documents for an OR query, scored as Whoosh scores it (the sum of the
-        matching clauses' scores, ties to the lower document number), from per-clause score arrays.
-
-        A clause's scores do not depend on the rest of the query, so they are read once per index
-        generation (this thread's cache, cleared with its searcher) and the profile queries that
-        share stems, which most do, skip Whoosh's posting-by-posting union.
-        """
-        clauses = built.subqueries if isinstance(built, wq.Or) else [built]
-        cache: dict[Any, tuple[np.ndarray, np.ndarray]] | None = getattr(self._local, "clauses", None)
-        if cache is None or getattr(self._local, "clauses_of", None) is not searcher:
-            cache = self._local.clauses = {}
-            self._local.clauses_of = searcher
-        size = int(searcher.reader().doc_count_all())
-        totals = np.zeros(size, dtype=np.float64)
-        hit = np.zeros(size, dtype=bool)
-        for clause in clauses:
-            key = (type(clause).__name__, repr(clause))
-            arrays = cache.get(key)
-            if arrays is None:
-                docnums: list[int] = []
-                scores: list[float] = []
-                matcher = clause.matcher(searcher)
-                boost = 1.0
-                if type(matcher) is WrappingMatcher:
-                    # A boosted term: score the postings directly, times the boost (as the wrapper does).
-                    boost, matcher = matcher.boost, matcher.child
-                while matcher.is_active():
-                    docnums.append(matcher.id())
-                    scores.append(matcher.score())
-                    matcher.next()
-                weights = np.asarray(scores, dtype=np.float64)
-                if boost != 1.0:
-                    weights = weights * boost
-                arrays = (np.asarray(docnums, dtype=np.int64), weights)
-                if len(cache) >= CLAUSE_CACHE_SIZE:
-                    cache.pop(next(iter(cache)))
-                cache[key] = arrays
-            np.add.at(totals, arrays[0], arrays[1])
-            hit[arrays[0]] = True
-        matched = np.nonzero(hit)[0]
-        if len(matched) > limit:
-            cut = np.partition(-totals[matched], limit - 1)[limit - 1]
-            matched = matched[-totals[matched] <= cut]
-        order = np.lexsort((matched, -totals[matched]))[:limit]
-        return [(int(searcher.stored_fields(int(d))["id"]), float(totals[d])) for d in matched[order]]
+        allowed = None
+        if filter_ids is not None:
+            allowed = table.docnums_of(filter_ids)
+            if not len(allowed):
+                return []
+        clauses = _clauses(built)
+        docnums, scores = table.score(searcher, clauses, allowed)
+        if limit is not None and len(docnums) > limit:
+            cut = np.partition(-scores, limit - 1)[limit - 1]
+            keep = -scores <= cut
+            docnums, scores = docnums[keep], scores[keep]
+        order = np.lexsort((docnums, -scores))
+        if limit is not None:
+            order = order[:limit]
+        top, top_scores = docnums[order], scores[order]
+        words = table.words(searcher, clauses, parsed, top) if terms else {}
+        ids = table.ids[top].tolist()
+        return [
+            KeywordHit(opp_id, score, words.get(docnum, []))
+            for opp_id, score, docnum in zip(ids, top_scores.tolist(), top.tolist(), strict=True)
+        ]
 
     def matched_terms(self, query: str | ParsedQuery, ids: Iterable[int]) -> dict[int, list[str]]:
         """The user's words each of ``ids`` matches, worked out only for the hits on the page shown."""
@@ -439,6 +425,301 @@ class KeywordIndex:
     def doc_count(self) -> int:
         searcher = self.searcher()
         return 0 if searcher is None else int(searcher.doc_count())
+
+
+def _clauses(built: wq.Query) -> list[wq.Query]:
+    return list(built.subqueries) if isinstance(built, wq.Or) else [built]
+
+
+#: Whoosh's BM25F defaults (searchers are opened with ``BM25F()``).
+BM25_B, BM25_K1 = 0.75, 1.2
+#: (field, stem) postings and phrase clauses kept per index generation (a profile query uses ~80).
+POSTINGS_CACHE = 4096
+
+
+class _ScoreTable:
+    """BM25F scoring of one index generation with numpy, equal to Whoosh's own scores.
+
+    Whoosh scores a term clause as ``boost * bm25(idf, weight, length, avgfl, B, K1)`` with the
+    collection's idf and average field length (``whoosh.scoring.BM25FScorer``; the field boost is
+    already in the stored weight), and an ``Or`` adds its clauses' scores. Here each term's postings
+    are read once, a block at a time, into arrays and scored with the same expression; phrase
+    clauses (few documents) are scored by Whoosh's own matcher, also once. Also kept: the
+    opportunity id of every live document number, and each field's document lengths.
+    """
+
+    def __init__(self, searcher: Any) -> None:
+        self.size = int(searcher.doc_count_all())
+        self.ids = np.zeros(self.size, dtype=np.int64)  # 0 for deleted documents
+        for leaf, offset in _leaves(searcher):
+            for docnum, stored in leaf.reader().iter_docs():
+                self.ids[offset + docnum] = int(stored["id"])
+        live = np.nonzero(self.ids)[0]
+        self.docnum_by_id: dict[int, int] = dict(zip(self.ids[live].tolist(), live.tolist(), strict=True))
+        self._lengths: dict[str, np.ndarray] = {}
+        self.doc_count = int(searcher.doc_count())
+        #: (field, stem) → document frequency, as ``ParsedQuery.build`` asks for every stem of a query.
+        self.frequencies: dict[tuple[str, str], int] = {}
+        self._postings: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._phrases: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def warm(self, searcher: Any) -> None:
+        for name in SEARCH_FIELDS:
+            self._field_lengths(searcher, name)
+
+    def docnums_of(self, ids: Iterable[int]) -> np.ndarray:
+        found = self.docnum_by_id
+        return np.array(sorted({found[i] for i in map(int, ids) if i in found}), dtype=np.int64)
+
+    def _field_lengths(self, searcher: Any, field_name: str) -> np.ndarray:
+        """Each document's length of ``field_name`` as Whoosh's scorer reads it (1 where unknown)."""
+        cached = self._lengths.get(field_name)
+        if cached is not None:
+            return cached
+        lengths = np.ones(self.size, dtype=np.float64)
+        for leaf, offset in _leaves(searcher):
+            length_of = leaf.reader().doc_field_length
+            for docnum in range(leaf.doc_count_all()):
+                lengths[offset + docnum] = length_of(docnum, field_name, 1) or 1
+        with self._lock:
+            self._lengths[field_name] = lengths
+        return lengths
+
+    def postings(self, searcher: Any, field_name: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ascending live document numbers holding ``stem`` in ``field_name`` and their BM25F scores
+        (before the clause's boost). ``searcher`` is the calling thread's own."""
+        key = (field_name, stem)
+        with self._lock:
+            cached = self._postings.get(key)
+            if cached is not None:
+                self._postings.move_to_end(key)
+                return cached
+        docs: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        for leaf, offset in _leaves(searcher):
+            reader = leaf.reader()
+            if key not in reader:
+                continue
+            matcher = reader.postings(field_name, stem)
+            raw = getattr(matcher, "child", matcher)  # a segment with deletions wraps its postings
+            if hasattr(raw, "_read_ids") and hasattr(raw, "_read_weights") and hasattr(raw, "_next_block"):
+                while raw.is_active():  # Whoosh 3 codec: whole blocks at a time
+                    raw._read_ids()
+                    raw._read_weights()
+                    docs.append(np.asarray(raw._ids, dtype=np.int64) + offset)
+                    weights.append(np.asarray(raw._weights, dtype=np.float64))
+                    raw._next_block()
+            else:  # inlined or other postings: one at a time
+                ids: list[int] = []
+                tfs: list[float] = []
+                while raw.is_active():
+                    ids.append(raw.id() + offset)
+                    tfs.append(raw.weight())
+                    raw.next()
+                docs.append(np.asarray(ids, dtype=np.int64))
+                weights.append(np.asarray(tfs, dtype=np.float64))
+        docnums = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+        tf = np.concatenate(weights) if weights else np.zeros(0, dtype=np.float64)
+        live = self.ids[docnums] > 0
+        docnums, tf = docnums[live], tf[live]
+        scores = np.zeros(0, dtype=np.float64)
+        if len(docnums):
+            idf = float(searcher.idf(field_name, stem))
+            avgfl = float(searcher.avg_field_length(field_name) or 1)
+            fl = self._field_lengths(searcher, field_name)[docnums]
+            # whoosh.scoring.bm25, operation for operation (so the floats are the same)
+            scores = idf * ((tf * (BM25_K1 + 1)) / (tf + BM25_K1 * ((1 - BM25_B) + BM25_B * fl / avgfl)))
+        entry = (docnums, scores)
+        with self._lock:
+            self._postings[key] = entry
+            while len(self._postings) > POSTINGS_CACHE:
+                self._postings.popitem(last=False)
+        return entry
+
+    def _matcher_scores(self, searcher: Any, clause: wq.Query) -> tuple[np.ndarray, np.ndarray]:
+        """A clause scored by Whoosh's own matcher over the whole index (phrases), cached."""
+        key = repr(clause)
+        with self._lock:
+            cached = self._phrases.get(key)
+            if cached is not None:
+                self._phrases.move_to_end(key)
+                return cached
+        docnums: list[int] = []
+        scores: list[float] = []
+        matcher = clause.matcher(searcher)
+        boost = 1.0
+        if type(matcher) is WrappingMatcher:
+            # The clause's boost: score the child directly, times the boost (as the wrapper does).
+            boost, matcher = matcher.boost, matcher.child
+        while matcher.is_active():
+            docnums.append(matcher.id())
+            scores.append(matcher.score())
+            matcher.next()
+        weights = np.asarray(scores, dtype=np.float64)
+        if boost != 1.0:
+            weights = weights * boost
+        entry = (np.asarray(docnums, dtype=np.int64), weights)
+        with self._lock:
+            self._phrases[key] = entry
+            while len(self._phrases) > POSTINGS_CACHE:
+                self._phrases.popitem(last=False)
+        return entry
+
+    def _positions(
+        self, searcher: Any, field_name: str, stem: str, wanted: np.ndarray
+    ) -> dict[int, set[int]]:
+        """The positions of ``stem`` in ``field_name`` of each of the ``wanted`` document numbers."""
+        fmt = searcher.schema[field_name].format
+        out: dict[int, set[int]] = {}
+        for leaf, offset in _leaves(searcher):
+            reader = leaf.reader()
+            if (field_name, stem) not in reader:
+                continue
+            matcher = reader.postings(field_name, stem)
+            raw = getattr(matcher, "child", matcher)
+            if hasattr(raw, "_read_ids") and hasattr(raw, "_read_values") and hasattr(raw, "_next_block"):
+                while raw.is_active():
+                    raw._read_ids()
+                    docs = np.asarray(raw._ids, dtype=np.int64) + offset
+                    hits = np.nonzero(np.isin(docs, wanted))[0]
+                    if len(hits):
+                        raw._read_values()
+                        for i in hits.tolist():
+                            out[int(docs[i])] = set(fmt.decode_positions(raw._values[i]))
+                    raw._next_block()
+            else:
+                chosen = set(wanted.tolist())
+                while raw.is_active():
+                    docnum = raw.id() + offset
+                    if docnum in chosen:
+                        out[docnum] = set(raw.value_as("positions"))
+                    raw.next()
+        return out
+
+    def _phrase(self, searcher: Any, clause: wq.Phrase) -> tuple[np.ndarray, np.ndarray]:
+        """A phrase clause as Whoosh scores it (``Phrase`` → ``SpanNear2``, words adjacent and in
+        order; the score is the sum of its words' term scores, times the boost), from the cached
+        postings and the positions of only the documents holding every word."""
+        key = repr(clause)
+        with self._lock:
+            cached = self._phrases.get(key)
+            if cached is not None:
+                self._phrases.move_to_end(key)
+                return cached
+        name = clause.fieldname
+        words = [str(w) for w in clause.words]
+        lists = [self.postings(searcher, name, w) for w in words]
+        candidates = lists[0][0]
+        for docs, _scores in lists[1:]:
+            candidates = np.intersect1d(candidates, docs, assume_unique=True)
+        matched: list[int] = []
+        if len(candidates):
+            positions = [self._positions(searcher, name, w, candidates) for w in words]
+            for docnum in candidates.tolist():
+                rest = [positions[i].get(docnum, set()) for i in range(1, len(words))]
+                if any(
+                    all(start + i in later for i, later in enumerate(rest, start=1))
+                    for start in positions[0].get(docnum, ())
+                ):
+                    matched.append(docnum)
+        docnums = np.asarray(matched, dtype=np.int64)
+        parts = [scores[np.searchsorted(docs, docnums)] for docs, scores in lists]
+        total = _tree_sum(parts) if len(docnums) else np.zeros(0, dtype=np.float64)
+        boost = float(clause.boost)
+        entry = (docnums, total * boost if boost != 1.0 else total)
+        with self._lock:
+            self._phrases[key] = entry
+            while len(self._phrases) > POSTINGS_CACHE:
+                self._phrases.popitem(last=False)
+        return entry
+
+    def clause(self, searcher: Any, clause: wq.Query) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, scores) of one clause of a built query."""
+        if type(clause) is wq.Term:
+            docnums, scores = self.postings(searcher, clause.fieldname, str(clause.text))
+            boost = float(clause.boost)
+            return docnums, (scores * boost if boost != 1.0 else scores)
+        if (
+            type(clause) is wq.Phrase
+            and clause.slop == 1
+            and len(clause.words) >= 2
+            and len(set(clause.words)) == len(clause.words)
+        ):
+            return self._phrase(searcher, clause)
+        return self._matcher_scores(searcher, clause)
+
+    def score(
+        self, searcher: Any, clauses: Sequence[wq.Query], allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ascending document numbers matching any clause (within ``allowed``) and their summed scores."""
+        totals = np.zeros(self.size, dtype=np.float64)
+        hit = np.zeros(self.size, dtype=bool)
+        for clause in clauses:
+            docnums, scores = self.clause(searcher, clause)
+            totals[docnums] += scores  # a clause holds each document once
+            hit[docnums] = True
+        if allowed is not None:
+            within = np.zeros(self.size, dtype=bool)
+            within[allowed] = True
+            hit &= within
+        matched = np.nonzero(hit)[0]
+        return matched, totals[matched]
+
+    def words(
+        self, searcher: Any, clauses: Sequence[wq.Query], parsed: ParsedQuery, docnums: np.ndarray
+    ) -> dict[int, list[str]]:
+        """For each of ``docnums``, the user's words of the clauses it matches (clause order, once each)."""
+        out: dict[int, list[str]] = {int(d): [] for d in docnums.tolist()}
+        if not out:
+            return out
+        wanted = np.array(sorted(out), dtype=np.int64)
+        for clause in clauses:
+            stems = [str(clause.text)] if type(clause) is wq.Term else [str(w) for w in clause.words]
+            present = wanted[np.isin(wanted, self.clause(searcher, clause)[0])]
+            for docnum in present.tolist():
+                found = out[docnum]
+                for stem in stems:
+                    word = parsed.words_by_stem.get(stem, stem)
+                    if word not in found:
+                        found.append(word)
+        return out
+
+
+def _tree_sum(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Elementwise sum, added in the order Whoosh's intersection of matchers adds (halves)."""
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    total: np.ndarray = _tree_sum(parts[:half]) + _tree_sum(parts[half:])
+    return total
+
+
+class _Statistics:
+    """The two index statistics ``ParsedQuery.build`` reads, answered from the table's memo."""
+
+    def __init__(self, searcher: Any, table: _ScoreTable) -> None:
+        self._searcher = searcher
+        self._table = table
+
+    def doc_count(self) -> int:
+        return self._table.doc_count
+
+    def doc_frequency(self, field_name: str, stem: str) -> int:
+        key = (field_name, stem)
+        found = self._table.frequencies.get(key)
+        if found is None:
+            found = self._table.frequencies[key] = int(self._searcher.doc_frequency(field_name, stem))
+            if len(self._table.frequencies) > 200_000:
+                self._table.frequencies.clear()
+        return found
+
+
+def _leaves(searcher: Any) -> list[tuple[Any, int]]:
+    """(leaf searcher, document number offset) of each segment."""
+    if searcher.is_atomic():
+        return [(searcher, 0)]
+    return list(searcher.leaf_searchers())
 
 
 def visible_ids_query() -> Any:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from flask import current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from app.models import Opportunity, OrgType, PassageEmbedding
 from matching import embeddings
@@ -163,20 +163,17 @@ def rank(
         raise MatchingError("the profile has no searchable words (only punctuation or operators)")
 
     wanted = offset + limit
-    candidates, query_vector, matrix = _retrieve(
-        session, profile, text, parsed, method, CANDIDATES, None, index_dir
-    )
+    semantic = _semantic(session, profile, text, method)
+    candidates = _retrieve(session, parsed, method, CANDIDATES, None, index_dir, semantic)
     matches = _score(session, profile, candidates, filters, today, method)
     if len(matches) < wanted and candidates:
         # Narrow filters: retrieve again, among the opportunities the filters allow.
         allowed = set(session.scalars(_filtered_ids(filters, today)))
         if len(allowed) > len(matches):
-            candidates, query_vector, matrix = _retrieve(
-                session, profile, text, parsed, method, len(allowed), allowed, index_dir
-            )
+            candidates = _retrieve(session, parsed, method, len(allowed), allowed, index_dir, semantic)
             matches = _score(session, profile, candidates, filters, today, method)
-    page = matches[offset : offset + limit]
-    _load_page(session, page)
+    query_vector, matrix = (semantic[0], semantic[1]) if semantic is not None else (None, None)
+    page = _load_page(session, matches[offset : offset + limit])
     _explain(session, page, query_vector, matrix, profile.org_type, parsed)
     return [m for m, _c in page]
 
@@ -192,44 +189,55 @@ def _index_dir(explicit: str | None) -> str:
     raise MatchingError("no keyword index configured (run inside the app or pass index_dir)")
 
 
+_Semantic = tuple[np.ndarray, embeddings.VectorMatrix, np.ndarray]
+
+
+def _semantic(session: Session, profile: ProfileInput, text: str, method: str) -> _Semantic | None:
+    """(query vector, vector matrix, best passage cosine per opportunity), or None when the method
+    reads no vectors or none are stored. Computed once per ranking: both retrieval passes use it."""
+    if method not in ("hybrid", "semantic"):
+        return None
+    matrix = embeddings.VECTORS.get(session)
+    if not len(matrix):
+        return None
+    query_vector = embeddings.embed_query(text)
+    if FOCUS_QUERY_WEIGHT and profile.focus_areas:
+        # The focus areas on their own, so the catalogue's "can fund …" lines are found too.
+        focus_vector = embeddings.embed_query("; ".join(profile.focus_areas))
+        mixed = (1 - FOCUS_QUERY_WEIGHT) * query_vector + FOCUS_QUERY_WEIGHT * focus_vector
+        query_vector = (mixed / float(np.linalg.norm(mixed))).astype(np.float32)
+    return query_vector, matrix, matrix.scores(query_vector)
+
+
 def _retrieve(
     session: Session,
-    profile: ProfileInput,
-    text: str,
     parsed: ParsedQuery,
     method: str,
     depth: int,
     allowed: set[int] | None,
     index_dir: str | None,
-) -> tuple[dict[int, _Candidate], np.ndarray | None, embeddings.VectorMatrix | None]:
+    vectors: _Semantic | None,
+) -> dict[int, _Candidate]:
     candidates: dict[int, _Candidate] = {}
     query_vector = None
     matrix = None
-    if method in ("hybrid", "semantic"):
-        matrix = embeddings.VECTORS.get(session)
-        if len(matrix):
-            query_vector = embeddings.embed_query(text)
-            if FOCUS_QUERY_WEIGHT and profile.focus_areas:
-                # The focus areas on their own, so the catalogue's "can fund …" lines are found too.
-                focus_vector = embeddings.embed_query("; ".join(profile.focus_areas))
-                mixed = (1 - FOCUS_QUERY_WEIGHT) * query_vector + FOCUS_QUERY_WEIGHT * focus_vector
-                query_vector = (mixed / float(np.linalg.norm(mixed))).astype(np.float32)
-            best = matrix.scores(query_vector)
-            ids = matrix.opportunity_ids
-            if allowed is not None:
-                mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
-                positions = np.nonzero(mask)[0]
-            else:
-                positions = np.arange(len(ids))
-            if len(positions) > depth:
-                part = np.argpartition(-best[positions], depth - 1)[:depth]
-                positions = positions[part]
-            positions = positions[np.argsort(-best[positions], kind="stable")]
-            for rank_no, pos in enumerate(positions.tolist(), start=1):
-                opp_id = int(ids[pos])
-                candidates[opp_id] = _Candidate(
-                    opp_id, semantic=float(best[pos]), semantic_rank=rank_no, sem_position=pos
-                )
+    if vectors is not None:
+        query_vector, matrix, best = vectors
+        ids = matrix.opportunity_ids
+        if allowed is not None:
+            mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+            positions = np.nonzero(mask)[0]
+        else:
+            positions = np.arange(len(ids))
+        if len(positions) > depth:
+            part = np.argpartition(-best[positions], depth - 1)[:depth]
+            positions = positions[part]
+        positions = positions[np.argsort(-best[positions], kind="stable")]
+        for rank_no, pos in enumerate(positions.tolist(), start=1):
+            opp_id = int(ids[pos])
+            candidates[opp_id] = _Candidate(
+                opp_id, semantic=float(best[pos]), semantic_rank=rank_no, sem_position=pos
+            )
     if method in ("hybrid", "keyword") and not parsed.empty:
         hits: list[KeywordHit] = get_index(_index_dir(index_dir)).search(
             parsed, limit=depth, filter_ids=allowed
@@ -256,7 +264,7 @@ def _retrieve(
             cand.semantic_rank = position
         for cand in candidates.values():
             cand.topic = RRF_SCALE * rrf([cand.semantic_rank, cand.keyword_rank], RRF_K)
-        return candidates, query_vector, matrix
+        return candidates
     floor = SEMANTIC_FLOOR
     for cand in candidates.values():
         semantic = max(0.0, cand.semantic - floor) / (1 - floor)
@@ -266,7 +274,7 @@ def _retrieve(
             cand.topic = cand.keyword
         else:
             cand.topic = SEMANTIC_WEIGHT * semantic + KEYWORD_WEIGHT * cand.keyword
-    return candidates, query_vector, matrix
+    return candidates
 
 
 # -- scoring and filters -------------------------------------------------------------------------
@@ -296,7 +304,26 @@ def _filtered_ids(filters: RankFilters, today: dt.date) -> Any:
     return query
 
 
-#: What scoring and the explanations read; the rest (description_html, extra …) stays in the store.
+@dataclass(slots=True)
+class _Row:
+    """The columns scoring reads, as plain values: building hundreds of ORM objects per ranking
+    (each with deferred loaders for its other columns) cost more than scoring them."""
+
+    id: int
+    title: str
+    description: str
+    eligible_applicants: str | None
+    eligibility_codes: list[str]
+    aln: list[str]
+    cvi_score: float | None
+    award_ceiling: int | None
+    award_floor: int | None
+    close_date: dt.date | None
+    featured: bool
+
+
+#: What scoring and the explanations read (``_Row``'s fields, in order); the rest (description_html,
+#: extra …) stays in the store until the page's opportunities are loaded whole.
 _SCORING_COLUMNS = (
     Opportunity.id,
     Opportunity.title,
@@ -305,19 +332,29 @@ _SCORING_COLUMNS = (
     Opportunity.eligibility_codes,
     Opportunity.aln,
     Opportunity.cvi_score,
-    Opportunity.cvi_reasons,
     Opportunity.award_ceiling,
     Opportunity.award_floor,
     Opportunity.close_date,
     Opportunity.featured,
 )
 
+#: A scored candidate: its row, score (rounded), explanation so far, and retrieval figures.
+_Scored = tuple[_Row, float, Explanation, _Candidate]
 
-def _load_page(session: Session, page: Sequence[tuple[Match, _Candidate]]) -> None:
-    """Load the returned opportunities whole in one query, so callers never lazy-load row by row."""
-    ids = [m.opportunity.id for m, _c in page]
-    if ids:
-        session.scalars(select(Opportunity).where(Opportunity.id.in_(ids))).all()
+
+def _load_page(session: Session, page: Sequence[_Scored]) -> list[tuple[Match, _Candidate]]:
+    """The page's opportunities loaded whole in one query (callers never lazy-load row by row)."""
+    ids = [row.id for row, _s, _e, _c in page]
+    found = (
+        {o.id: o for o in session.scalars(select(Opportunity).where(Opportunity.id.in_(ids)))} if ids else {}
+    )
+    out = []
+    for row, score, explanation, cand in page:
+        opportunity = found.get(row.id)
+        if opportunity is not None:
+            explanation.cvi_reasons = list(opportunity.cvi_reasons or [])
+            out.append((Match(opportunity, score, explanation), cand))
+    return out
 
 
 def _score(
@@ -327,15 +364,15 @@ def _score(
     filters: RankFilters,
     today: dt.date,
     method: str,
-) -> list[tuple[Match, _Candidate]]:
+) -> list[_Scored]:
     if not candidates:
         return []
     ids = list(candidates)
-    rows: list[Opportunity] = []
-    # Only the columns scoring reads: the page's rows are loaded whole afterwards (``_load_page``).
-    base = _filtered_ids(filters, today).with_only_columns(Opportunity).options(load_only(*_SCORING_COLUMNS))
+    rows: list[_Row] = []
+    base = _filtered_ids(filters, today).with_only_columns(*_SCORING_COLUMNS)
     for start in range(0, len(ids), 900):
-        rows.extend(session.scalars(base.where(Opportunity.id.in_(ids[start : start + 900]))))
+        chunk = ids[start : start + 900]
+        rows.extend(_Row(*values) for values in session.execute(base.where(Opportunity.id.in_(chunk))))
     budget = parse_budget(profile.budget_range)
     programs = load_programs_by_aln(session)
     focus = [f.lower() for f in profile.focus_areas]
@@ -344,7 +381,7 @@ def _score(
     )
     if not researcher and profile.org_type in RESEARCH_CAPABLE:
         researcher = None  # hospitals and universities also do research: a milder penalty
-    out: list[tuple[Match, _Candidate]] = []
+    out: list[_Scored] = []
     refs_by_alns: dict[tuple[str, ...], list[ProgramRef]] = {}
     for opportunity in rows:
         cand = candidates[opportunity.id]
@@ -380,28 +417,29 @@ def _score(
             eligibility=verdict,
             days_left=days,
             matched_terms=list(cand.matched_terms[:8]),
-            cvi_reasons=list(opportunity.cvi_reasons or []),
         )
-        out.append((Match(opportunity, round(float(score), 6), explanation), cand))
-    out.sort(key=lambda mc: (-mc[0].score, mc[0].opportunity.id))
+        out.append((opportunity, round(float(score), 6), explanation, cand))
+    out.sort(key=lambda scored: (-scored[1], scored[0].id))
     return out
 
 
-def focus_overlap(opportunity: Opportunity, programs: Mapping[str, ProgramRef], focus: Sequence[str]) -> int:
+def focus_overlap(
+    opportunity: Opportunity | _Row, programs: Mapping[str, ProgramRef], focus: Sequence[str]
+) -> int:
     """How many of the profile's focus areas the opportunity's catalogue program funds or its text names."""
     activities = {a.lower() for ref in _programs(opportunity, programs) for a in ref.activities}
     text = f"{opportunity.title} {opportunity.description or ''}".lower()
     return sum(1 for area in focus if area in activities or area in text)
 
 
-def reserved_for(opportunity: Opportunity, org_type: OrgType) -> bool:
+def reserved_for(opportunity: Opportunity | _Row, org_type: OrgType) -> bool:
     """Every applicant code the listing names admits this org type: money set aside for its kind."""
     codes = [c.strip().zfill(2) for c in opportunity.eligibility_codes or []]
     known = [CODE_ORG_TYPES[c] for c in codes if c in CODE_ORG_TYPES and c != "99"]
     return bool(known) and all(org_type in kinds for kinds in known)
 
 
-def is_research(opportunity: Opportunity) -> bool:
+def is_research(opportunity: Opportunity | _Row) -> bool:
     """A research or evaluation call rather than money for services (remembered per text)."""
     title, description = opportunity.title or "", opportunity.description or ""
     key = (int(opportunity.id or 0), hash((title, description)))
@@ -417,7 +455,7 @@ def is_research(opportunity: Opportunity) -> bool:
 _research_cache: dict[tuple[int, int], bool] = {}
 
 
-def days_left(opportunity: Opportunity, today: dt.date) -> int | None:
+def days_left(opportunity: Opportunity | _Row, today: dt.date) -> int | None:
     return (opportunity.close_date - today).days if opportunity.close_date else None
 
 
@@ -453,7 +491,7 @@ def parse_budget(text: str | None) -> tuple[float, float] | None:
     return min(amounts), max(amounts)
 
 
-def budget_fits(opportunity: Opportunity, budget: tuple[float, float]) -> bool:
+def budget_fits(opportunity: Opportunity | _Row, budget: tuple[float, float]) -> bool:
     """Awards far below what the program needs, or floors far above it, do not fit."""
     low, high = budget
     ceiling = opportunity.award_ceiling
@@ -506,7 +544,7 @@ def _explain(
         exp.reason = _reason(exp, refs, org_type)
 
 
-def _programs(opportunity: Opportunity, programs: Mapping[str, ProgramRef]) -> list[ProgramRef]:
+def _programs(opportunity: Opportunity | _Row, programs: Mapping[str, ProgramRef]) -> list[ProgramRef]:
     refs: list[ProgramRef] = []
     for aln in opportunity.aln or []:
         ref = program_for(aln, programs)

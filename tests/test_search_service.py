@@ -129,6 +129,42 @@ def test_facets_count_other_filters(session: Session, catalogue: None) -> None:
     assert closing["30"] == 0 and closing["60"] == 1
 
 
+class EveryHit(FakeKeywordIndex):
+    """Every opportunity is a hit: keyword results must then match plain filtering."""
+
+    def search(
+        self, query: str, limit: int = 10, filter_ids: object = None, *, terms: bool = True
+    ) -> list[Hit]:
+        return [Hit(opp.id, 1.0) for opp in self.session.query(Opportunity).order_by(Opportunity.id)]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"department": ["DOJ", "ED"], "status": ["posted"]},
+        {"department": ["DOL"], "cvi_only": False},
+        {"status": ["posted", "forecasted"], "closing_within": 60, "eligibility": ["01"]},
+        {"department": ["DOJ"], "status": ["closed"], "posted_within": 365, "cvi_only": False},
+        {"cvi_only": False},
+    ],
+)
+def test_keyword_facets_equal_sql_facets(
+    session: Session, catalogue: None, filters: dict[str, object]
+) -> None:
+    """The keyword path counts facets from the candidates' rows (reading only rows that fail at most
+    one filter); with every opportunity a candidate it must give the SQL path's totals and counts."""
+    plain = search(session, SearchParams.model_validate(filters), today=TODAY)
+    keyword = search(
+        session, SearchParams.model_validate({**filters, "q": "any"}), keyword=EveryHit(session), today=TODAY
+    )
+    assert keyword.total == plain.total
+    assert sorted(o.id for o in keyword.items) == sorted(o.id for o in plain.items)
+    # (the two paths may order values of equal count differently)
+    assert {k: sorted(v, key=repr) for k, v in keyword.facets.items()} == {
+        k: sorted(v, key=repr) for k, v in plain.facets.items()
+    }
+
+
 def test_number_and_aln_find_directly(session: Session, catalogue: None) -> None:
     result = search(session, SearchParams(q="foa-eta-26-01"), today=TODAY)
     assert result.exact is not None and ids(result) == ["b"]

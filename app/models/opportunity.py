@@ -36,6 +36,9 @@ class Opportunity(Base):
     __table_args__ = (
         UniqueConstraint("source", "source_id"),
         Index("ix_opportunities_status_close_date", "status", "close_date"),
+        # The matcher's filter (CVI-eligible, open or forecasted): reads the few hundred rows it
+        # returns instead of every CVI-eligible or every open row.
+        Index("ix_opportunities_cvi_status_close", "cvi_eligible", "status", "close_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,6 +9,8 @@ through the small ``KeywordSearcher`` protocol, and relevance order comes from i
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -261,12 +263,19 @@ def _keyword_result(
         Opportunity.featured,
         Opportunity.cvi_eligible,
     ]
-    columns += [case((cond, 1), else_=0).label(f"f{n}") for n, cond in enumerate(conditions.values())]
+    passes = [case((cond, 1), else_=0) for cond in conditions.values()]
+    columns += [flag.label(f"f{n}") for n, flag in enumerate(passes)]
+    # Only rows that pass every filter (the results), or all but one (that filter's facet counts),
+    # are ever used: the rest are left in the database instead of being read and thrown away.
+    needed = len(passes) - 1 if with_facets else len(passes)
+    wanted: list[ColumnElement[bool]] = [_visible()]
+    if needed > 0:
+        wanted.append(functools.reduce(operator.add, passes) >= needed)
     ids = list(scores)
     rows: list[Any] = []
     for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
         chunk = ids[start : start + 900]
-        rows.extend(session.execute(select(*columns).where(_visible(), Opportunity.id.in_(chunk))).all())
+        rows.extend(session.execute(select(*columns).where(*wanted, Opportunity.id.in_(chunk))).all())
     flags = {row[0]: tuple(bool(v) for v in row[10:]) for row in rows}
     passing = [row for row in rows if all(flags[row[0]])]
     total = len(passing)
@@ -308,9 +317,19 @@ def _facets_from_rows(
 ) -> dict[str, list[FacetValue]]:
     """``_facets`` over candidate rows: a value counts a row that passes every filter but its own."""
 
+    # Per row, the one filter it fails (-1: none, -2: several): a row counts for a facet when it
+    # fails nothing or only that facet's own filter. One pass over the rows instead of one per facet.
+    failing: list[int] = []
+    for row in rows:
+        failed = [i for i, passed in enumerate(flags[row[0]]) if not passed]
+        failing.append(-1 if not failed else failed[0] if len(failed) == 1 else -2)
+    memo: dict[int, list[Any]] = {}
+
     def others(name: str) -> list[Any]:
         skip = names.index(name) if name in names else -1
-        return [r for r in rows if all(f for i, f in enumerate(flags[r[0]]) if i != skip)]
+        if skip not in memo:
+            memo[skip] = [r for r, f in zip(rows, failing, strict=True) if f == -1 or f == skip]
+        return memo[skip]
 
     selected: dict[str, set[str]] = {
         "department": {d.upper() for d in params.department},

@@ -134,3 +134,105 @@ def test_rolled_back_changes_are_forgotten(app: Flask, catalogue: Session) -> No
     assert CHANGED_KEY not in catalogue.info
     assert get_index(app.config["INDEX_DIR"]).search("rolled back") == []
     load_catalogue(catalogue)
+
+
+def test_scores_and_order_equal_whoosh(app: Flask, catalogue: Session) -> None:
+    """The numpy BM25F scoring gives Whoosh's own hits, order and scores (within float rounding), on
+    a multi-segment index with deleted documents, with and without an id filter, and the same words."""
+    import random
+
+    from whoosh.scoring import BM25F
+
+    from app.services.opportunities import upsert
+    from tests.factories import record
+
+    rng = random.Random(5)
+    vocabulary = [
+        "violence",
+        "intervention",
+        "street",
+        "outreach",
+        "hospital",
+        "credible",
+        "messengers",
+        "youth",
+        "mentoring",
+        "reentry",
+        "employment",
+        "housing",
+        "trauma",
+        "schools",
+        "research",
+        "evaluation",
+        "prevention",
+        "gun",
+        "shootings",
+        "families",
+        "neighborhood",
+        "safety",
+        "training",
+        "workforce",
+        "health",
+        "clinics",
+        "substance",
+        "treatment",
+        "victims",
+        "services",
+    ]
+    weights = [1 / rank for rank in range(1, len(vocabulary) + 1)]  # a few common words, many rare
+    index = get_index(app.config["INDEX_DIR"])
+    for batch in range(3):  # three commits: three segments
+        for i in range(60):
+            words = rng.choices(vocabulary, weights, k=rng.randint(3, 30))
+            upsert(
+                catalogue,
+                record(
+                    id=f"eq-{batch}-{i}",
+                    number=f"EQ-{batch}-{i}",
+                    title=" ".join(rng.choices(vocabulary, weights, k=rng.randint(1, 5))).title(),
+                    description=" ".join(words) + ".",
+                ),
+            )
+        catalogue.commit()
+    for i in range(0, 60, 7):  # changed records: the old versions are deleted in their segments
+        upsert(catalogue, record(id=f"eq-0-{i}", number=f"EQ-0-{i}", title="Changed street outreach"))
+    catalogue.commit()
+
+    searcher = index.searcher()
+    assert not searcher.is_atomic() and searcher.reader().has_deletions()
+    queries = [
+        "violence intervention",
+        "street outreach hospital credible messengers",
+        "youth mentoring and reentry employment for young men",
+        '"street outreach" trauma',
+        '"violence intervention street" youth',
+        "research",
+        "shootings",
+    ]
+    some_ids = [int(i) for i in rng.sample(sorted(index._table(searcher).docnum_by_id), 40)]
+    for text in queries:
+        parsed = safe_query(text, phrases=["violence intervention"])
+        built = parsed.build(searcher)
+        assert built is not None
+        with index._ix.searcher(weighting=BM25F()) as reference:
+            expected = [(int(h["id"]), h.score) for h in reference.search(built, limit=None)]
+            found = index.search(parsed, limit=None)
+            assert [h.opportunity_id for h in found] == [i for i, _s in expected], text
+            assert [h.score for h in found] == pytest.approx([s for _i, s in expected], rel=1e-12)
+            top = index.search(parsed, limit=7)
+            assert [h.opportunity_id for h in top] == [i for i, _s in expected[:7]]
+
+            allowed = {str(i) for i in some_ids}
+            within = [(i, s) for i, s in expected if str(i) in allowed]
+            filtered = index.search(parsed, limit=None, filter_ids=some_ids)
+            assert [h.opportunity_id for h in filtered] == [i for i, _s in within]
+
+            words = {
+                int(h["id"]): {
+                    parsed.words_by_stem.get(t.decode(), t.decode()) for _f, t in h.matched_terms()
+                }
+                for h in reference.search(built, limit=10, terms=True)
+            }
+            mine = index.search(parsed, limit=10, terms=True)
+            assert {h.opportunity_id: set(h.matched_terms) for h in mine} == words
+    assert len(index._table(searcher)._postings) > 20  # the term clauses were scored from postings
