@@ -19,7 +19,7 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -68,7 +68,9 @@ class RankerMatcher:
         self.profile_input = profile_input
         self.filters = filters
 
-    def matches(self, session: Session, profile: ProgramProfile, limit: int) -> list[tuple[int, str]]:
+    def matches(
+        self, session: Session, profile: ProgramProfile, limit: int, explain: Collection[int] | None = None
+    ) -> list[tuple[int, str]]:
         dismissed = session.scalars(
             select(MatchDismissal.opportunity_id).where(MatchDismissal.profile_id == profile.id)
         ).all()
@@ -77,8 +79,22 @@ class RankerMatcher:
             self.profile_input.from_model(profile),
             filters=self.filters(exclude_ids=list(dismissed)),
             limit=limit,
+            explain_only=explain,
         )
         return [(match.opportunity.id, str(match.explanation.reason)) for match in found]
+
+    def prepare(self, profiles: Sequence[ProgramProfile]) -> None:
+        """Embed all the run's profiles in one batch; ``rank`` then finds them in the query cache."""
+        embed_queries = optional("matching.embeddings", "embed_queries")
+        if embed_queries is None:
+            return
+        texts = []
+        for profile in profiles:
+            try:
+                texts.append(self.profile_input.from_model(profile).query_text())
+            except ValueError:
+                continue  # ranked (and refused, with its reason) one by one later
+        embed_queries(texts)
 
 
 def profile_matcher() -> digests.ProfileMatcher | None:

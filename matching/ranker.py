@@ -143,9 +143,13 @@ def rank(
     method: str = "hybrid",
     today: dt.date | None = None,
     index_dir: str | None = None,
+    explain_only: Collection[int] | None = None,
 ) -> list[Match]:
     """The best opportunities for a program profile, best first, each with its explanation.
 
+    ``explain_only`` limits the written explanation (reason, passage, programs) to those opportunity
+    ids — a digest shows only the new ones among a profile's matches; the rest keep their score and
+    eligibility verdict with an empty reason.
     Raises ``MatchingError`` (a readable message) for a bad profile, method, limit or filter.
     """
     profile = profile if isinstance(profile, ProfileInput) else ProfileInput.parse(dict(profile))
@@ -174,7 +178,8 @@ def rank(
             matches = _score(session, profile, candidates, filters, today, method)
     query_vector, matrix = (semantic[0], semantic[1]) if semantic is not None else (None, None)
     page = _load_page(session, matches[offset : offset + limit])
-    _explain(session, page, query_vector, matrix, profile.org_type, parsed)
+    explained = page if explain_only is None else [mc for mc in page if mc[0].opportunity.id in explain_only]
+    _explain(session, explained, query_vector, matrix, profile.org_type, parsed)
     return [m for m, _c in page]
 
 

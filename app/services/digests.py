@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -93,7 +93,14 @@ class _AmongCandidates:
 class ProfileMatcher(Protocol):
     """What the digest needs of the matcher: a profile's best matches with a one-line reason each."""
 
-    def matches(self, session: Session, profile: ProgramProfile, limit: int) -> list[tuple[int, str]]: ...
+    def matches(
+        self, session: Session, profile: ProgramProfile, limit: int, explain: Collection[int] | None = None
+    ) -> list[tuple[int, str]]:
+        """The top ``limit`` (id, reason); with ``explain``, reasons only for those ids (others "")."""
+        ...
+
+    def prepare(self, profiles: Sequence[ProgramProfile]) -> None:
+        """Get ready to rank these profiles (e.g. embed them in one batch); may do nothing."""
 
 
 # --------------------------------------------------------------------------- periods
@@ -278,13 +285,25 @@ class DigestBuilder:
         self.matcher_calls = 0
         self._window: dict[dt.datetime, tuple[set[int], set[int], dict[int, list[dict[str, Any]]]]] = {}
         self._search: dict[tuple[str, dt.datetime], tuple[list[int], int, dict[int, list[str]]]] = {}
-        self._ranked: dict[int, list[tuple[int, str]]] = {}
+        self._ranked: dict[tuple[int, frozenset[int]], list[tuple[int, str]]] = {}
         self._keyword: dict[dt.datetime, _AmongCandidates] = {}
         self._tracked: dict[int, list[tuple[TrackedOpportunity, int]]] = {}
         self._opportunities: dict[int, Opportunity] = {}
         self._warned_no_matcher = False
 
     # -- shared lookups ------------------------------------------------------------------
+
+    def prepare_profiles(self, profiles: Sequence[ProgramProfile]) -> None:
+        """Let the matcher prepare every profile this run ranks at once (counted as matcher time)."""
+        prepare = getattr(self.matcher, "prepare", None)
+        if prepare is None or not profiles:
+            return
+        started = time.perf_counter()
+        try:
+            prepare(profiles)
+        except ValueError as exc:  # a profile the matcher cannot read is skipped later, with its reason
+            log.warning("program profiles not prepared", extra={"error": str(exc)})
+        self.matcher_seconds += time.perf_counter() - started
 
     def _window_data(self, since: dt.datetime) -> tuple[set[int], set[int], dict[int, list[dict[str, Any]]]]:
         """(new ids, forecasts posted ids, versions by opportunity) in (since, now]."""
@@ -430,11 +449,14 @@ class DigestBuilder:
         candidates = new_ids | posted
         if not candidates:
             return None
-        ranked = self._ranked.get(profile.id)
+        # One ranking per profile and set of new opportunities (nearly always one per run): only those
+        # can appear in the digest, so only they are explained.
+        key = (profile.id, frozenset(candidates))
+        ranked = self._ranked.get(key)
         if ranked is None:
             started = time.perf_counter()
             try:
-                ranked = self.matcher.matches(self.session, profile, PROFILE_MATCH_LIMIT)
+                ranked = self.matcher.matches(self.session, profile, PROFILE_MATCH_LIMIT, explain=candidates)
             except ValueError as exc:  # the matcher refuses a profile it cannot read: skip, say why
                 log.warning(
                     "program profile not matched", extra={"profile_id": profile.id, "error": str(exc)}
@@ -442,7 +464,7 @@ class DigestBuilder:
                 ranked = []
             self.matcher_seconds += time.perf_counter() - started
             self.matcher_calls += 1
-            self._ranked[profile.id] = ranked
+            self._ranked[key] = ranked
         hits: list[tuple[int, str | None]] = [(i, reason) for i, reason in ranked if i in candidates]
         link = f"{self.base_url}/profiles/{profile.id}/matches"
         return self._section(f"Program profile “{profile.name}”", link, hits, new_ids, posted)
@@ -655,6 +677,7 @@ def build_digests(
     profile_ids = {s.profile_id for _, subs in by_user.values() for s in subs if s.profile_id}
     searches = _by_id(session, SavedSearch, search_ids)
     profiles = _by_id(session, ProgramProfile, profile_ids)
+    builder.prepare_profiles(list(profiles.values()))
     for user_id, (user, subs) in by_user.items():
         if user_id in done:
             run.already += 1

@@ -138,3 +138,29 @@ def test_profiles_of_many_users_are_ranked_once_per_run(app: Flask, session: Ses
     session.commit()
     run = _build(session, app)
     assert len(run.digests) == 2 and run.matcher_calls == 1
+
+
+def test_a_run_embeds_its_profiles_in_one_batch_before_ranking(
+    app: Flask, session: Session, make_user: Any, monkeypatch: Any
+) -> None:
+    from matching import embeddings
+    from matching.profile import ProfileInput
+
+    user = make_user()
+    add_opportunity(
+        session, at=NOW - dt.timedelta(hours=5), id="new", title="Violence interruption", description=OUTREACH
+    )
+    profile = _profile(session, user)
+    text = ProfileInput.from_model(profile).query_text()
+    embeddings._query_cache.pop(text, None)
+    batches: list[list[str]] = []
+    real = embeddings.embed_queries
+
+    def spy(texts: list[str], encoder: Any = None) -> int:
+        batches.append(list(texts))
+        return real(texts, encoder)
+
+    monkeypatch.setattr(embeddings, "embed_queries", spy)
+    run = _build(session, app)
+    assert batches == [[text]] and text in embeddings._query_cache
+    assert run.matcher_calls == 1 and run.built == 1

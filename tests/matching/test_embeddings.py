@@ -124,3 +124,26 @@ def test_matrix_cache_reloads(session: Session, model: Any) -> None:
     best = int(matrix.opportunity_ids[int(np.argmax(scores))])
     top = session.get(Opportunity, best)
     assert top is not None and top.source_id == "m-hvip"
+
+
+def test_embed_queries_batches_many_profiles_into_one_encode(model: Any) -> None:
+    """A digest run embeds all its profiles at once; the vectors equal one-at-a-time embedding."""
+    long = "Street outreach workers mediate conflicts. " * 120  # several passages
+    texts = ["hospital-based violence intervention", long, "reentry jobs for young adults"]
+    alone = []
+    for text in texts:
+        embeddings._query_cache.pop(text, None)
+        alone.append(embeddings.embed_query(text))
+        embeddings._query_cache.pop(text, None)
+    calls: list[int] = []
+
+    def batched(chunks: list[str]) -> np.ndarray:
+        calls.append(len(chunks))
+        return embeddings.encode(chunks)
+
+    assert embeddings.embed_queries([*texts, texts[0]], encoder=batched) == 3
+    assert len(calls) == 1 and calls[0] > 3  # one encode, the long text split into passages
+    for text, vector in zip(texts, alone, strict=True):
+        assert np.allclose(embeddings.embed_query(text, encoder=batched), vector, atol=1e-5)
+    assert len(calls) == 1  # later lookups are cache hits
+    assert embeddings.embed_queries(texts, encoder=batched) == 0

@@ -49,6 +49,18 @@ def test_explanation(loaded: Session) -> None:
     assert exp.as_dict()["eligibility"]["verdict"] == "eligible"
 
 
+def test_explain_only_writes_reasons_for_those_ids_and_ranks_the_same(loaded: Session) -> None:
+    """A digest explains only the new opportunities among a profile's matches."""
+    full = rank(loaded, profiles()["p-outreach"], filters=EVERYTHING, today=TODAY)
+    chosen = full[1].opportunity.id
+    partial = rank(loaded, profiles()["p-outreach"], filters=EVERYTHING, today=TODAY, explain_only={chosen})
+    assert [(m.opportunity.id, m.score) for m in partial] == [(m.opportunity.id, m.score) for m in full]
+    reasons = {m.opportunity.id: m.explanation.reason for m in partial}
+    assert reasons[chosen] == full[1].explanation.reason and reasons[chosen]
+    assert all(not reason for opp_id, reason in reasons.items() if opp_id != chosen)
+    assert all(m.explanation.eligibility.verdict for m in partial)
+
+
 def test_not_eligible_goes_down(loaded: Session) -> None:
     """The state-only violence-against-women formula grant is below what a nonprofit can apply for."""
     ids = _ids(rank(loaded, profiles()["p-hvip"], filters=EVERYTHING, today=TODAY, limit=50))
