@@ -147,3 +147,20 @@ def test_embed_queries_batches_many_profiles_into_one_encode(model: Any) -> None
         assert np.allclose(embeddings.embed_query(text, encoder=batched), vector, atol=1e-5)
     assert len(calls) == 1  # later lookups are cache hits
     assert embeddings.embed_queries(texts, encoder=batched) == 0
+
+
+def test_loading_the_model_leaves_numpy_one_blas_thread(model: Any, monkeypatch: Any) -> None:
+    """numpy's spinning BLAS threads would slow the model's own threads down right after a ranking."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with threadpool_limits(limits=2, user_api="blas"):
+        embeddings._one_blas_thread()
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(n == 1 for n in blas)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # an operator's choice wins
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        embeddings._one_blas_thread()
+        assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
