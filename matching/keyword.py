@@ -435,6 +435,8 @@ def _clauses(built: wq.Query) -> list[wq.Query]:
 BM25_B, BM25_K1 = 0.75, 1.2
 #: (field, stem) postings and phrase clauses kept per index generation (a profile query uses ~80).
 POSTINGS_CACHE = 4096
+#: (document numbers, scores) of one term or phrase.
+_Scored = tuple[np.ndarray, np.ndarray]
 
 
 class _ScoreTable:
@@ -460,8 +462,8 @@ class _ScoreTable:
         self.doc_count = int(searcher.doc_count())
         #: (field, stem) → document frequency, as ``ParsedQuery.build`` asks for every stem of a query.
         self.frequencies: dict[tuple[str, str], int] = {}
-        self._postings: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._phrases: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._postings: OrderedDict[tuple[str, str], _Scored] = OrderedDict()
+        self._phrases: OrderedDict[str, _Scored] = OrderedDict()
         self._lock = threading.Lock()
 
     def warm(self, searcher: Any) -> None:
@@ -531,11 +533,15 @@ class _ScoreTable:
             # whoosh.scoring.bm25, operation for operation (so the floats are the same)
             scores = idf * ((tf * (BM25_K1 + 1)) / (tf + BM25_K1 * ((1 - BM25_B) + BM25_B * fl / avgfl)))
         entry = (docnums, scores)
-        with self._lock:
-            self._postings[key] = entry
-            while len(self._postings) > POSTINGS_CACHE:
-                self._postings.popitem(last=False)
+        self._keep(self._postings, key, entry)
         return entry
+
+    def _keep(self, cache: OrderedDict[Any, _Scored], key: Any, entry: _Scored) -> None:
+        """Remember ``entry`` in one of the bounded (least recently used) caches."""
+        with self._lock:
+            cache[key] = entry
+            while len(cache) > POSTINGS_CACHE:
+                cache.popitem(last=False)
 
     def _matcher_scores(self, searcher: Any, clause: wq.Query) -> tuple[np.ndarray, np.ndarray]:
         """A clause scored by Whoosh's own matcher over the whole index (phrases), cached."""
@@ -560,10 +566,7 @@ class _ScoreTable:
         if boost != 1.0:
             weights = weights * boost
         entry = (np.asarray(docnums, dtype=np.int64), weights)
-        with self._lock:
-            self._phrases[key] = entry
-            while len(self._phrases) > POSTINGS_CACHE:
-                self._phrases.popitem(last=False)
+        self._keep(self._phrases, key, entry)
         return entry
 
     def _positions(
@@ -628,10 +631,7 @@ class _ScoreTable:
         total = _tree_sum(parts) if len(docnums) else np.zeros(0, dtype=np.float64)
         boost = float(clause.boost)
         entry = (docnums, total * boost if boost != 1.0 else total)
-        with self._lock:
-            self._phrases[key] = entry
-            while len(self._phrases) > POSTINGS_CACHE:
-                self._phrases.popitem(last=False)
+        self._keep(self._phrases, key, entry)
         return entry
 
     def clause(self, searcher: Any, clause: wq.Query) -> tuple[np.ndarray, np.ndarray]:
