@@ -82,7 +82,7 @@ class ApiMeter:
         usage is due to be flushed.
         """
         start = ratelimit.window_start(now, window_seconds)
-        retry_after = max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
+        retry_after = ratelimit.retry_after(start, window_seconds, now)
         with self._lock:
             if key_id is not None:
                 self._count_use(key_id, now)

@@ -44,8 +44,12 @@ def hit(
     now = now or utcnow()
     start = window_start(now, window_seconds)
     used = claim(session, bucket, cost=cost, window_start=start)
-    retry_after = max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
-    return RateDecision(used <= limit, limit, max(0, limit - used), retry_after)
+    return RateDecision(used <= limit, limit, max(0, limit - used), retry_after(start, window_seconds, now))
+
+
+def retry_after(start: dt.datetime, window_seconds: int, now: dt.datetime) -> int:
+    """Whole seconds (at least 1) until the window that began at ``start`` ends."""
+    return max(1, int((start + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
 
 
 def claim(session: Session, bucket: str, *, cost: int, window_start: dt.datetime) -> int:
