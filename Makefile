@@ -8,7 +8,7 @@ PORT ?= 5000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export FLASK_APP := wsgi
 
-.PHONY: install dev-install migrate seed reindex run test lint test-sqlite test-postgres browser bench clean
+.PHONY: install dev-install migrate seed reindex run serve test lint test-sqlite test-postgres browser bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -36,6 +36,10 @@ reindex: seed
 
 run: reindex
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+# Production: gunicorn workers + the scheduler on PostgreSQL (DATABASE_URL; see the README).
+serve: install
+	$(BIN)/python scripts/serve.py
 
 lint: dev-install
 	$(BIN)/ruff check app crawlers matching tests bench migrations wsgi.py

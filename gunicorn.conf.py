@@ -12,6 +12,10 @@ from typing import Any
 # 96 ms median with one thread, 191 ms with two). An operator's own setting wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# One sync worker per core, at least two so one slow request never stalls the site; ``-w`` or
+# ``WEB_CONCURRENCY`` override it.
+workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
+
 
 def post_worker_init(worker: Any) -> None:
     from app.warmup import warm_in_background

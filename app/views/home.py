@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
+from app import warmup
 from app.db import db_session
 from app.services import catalogue
 
@@ -19,4 +20,5 @@ def index() -> str:
 
 @bp.get("/healthz")
 def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+    """Liveness, and whether the worker that answered has finished warming its matching caches."""
+    return {"status": "ok", "warm_up": warmup.state(current_app)}

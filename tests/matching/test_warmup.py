@@ -30,11 +30,14 @@ def test_warm_without_an_index_is_harmless(app: Flask, session: Session) -> None
     assert "keyword_index" in took
 
 
-def test_gunicorn_hook_warms_only_this_app(app: Flask) -> None:
+def test_gunicorn_hook_warms_only_this_app_and_healthz_reports_it(app: Flask) -> None:
     from app.warmup import warm_in_background
 
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok", "warm_up": "on demand"}
     assert warm_in_background(object()) is None
     thread = warm_in_background(app)
     assert thread is not None
     thread.join(timeout=120)
     assert not thread.is_alive()
+    assert client.get("/healthz").get_json() == {"status": "ok", "warm_up": "done"}
