@@ -16,6 +16,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # ``WEB_CONCURRENCY`` override it.
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
 
+# A request that needs the embedding model while the worker is still warming up waits for it; on a
+# busy 2-core machine loading torch and the model took over 30 s (gunicorn's default), and gunicorn
+# then killed the worker mid-request, answering 500. Hung workers are still killed, later.
+timeout = 120
+
 
 def post_worker_init(worker: Any) -> None:
     from app.warmup import warm_in_background
