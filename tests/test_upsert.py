@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Opportunity, OpportunityCode, OpportunityStatus, OpportunityVersion
 from app.services.opportunities import CHANGED_KEY, mark_vanished, upsert, upsert_many
-from tests.factories import record
+from tests.factories import CLOSE_DATE, record
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 T1 = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
@@ -31,7 +31,7 @@ def test_insert_new_record_with_codes(session: Session) -> None:
     assert opp.title == "Community Violence Intervention Site-Based Grants"
     assert opp.department == "DOJ"
     assert opp.status == OpportunityStatus.POSTED
-    assert opp.close_date == dt.date(2026, 12, 15)
+    assert opp.close_date == CLOSE_DATE
     assert opp.award_ceiling == 2_000_000
     assert opp.first_seen == T0 and opp.last_seen == T0
     assert opp.agency_id is not None
@@ -62,7 +62,7 @@ def test_changed_record_writes_version_naming_fields(session: Session) -> None:
     assert len(versions) == 1
     version = versions[0]
     assert version.changed_fields == ["award_ceiling", "close_date"]
-    assert version.changes["close_date"] == {"old": "2026-12-15", "new": "2027-01-20"}
+    assert version.changes["close_date"] == {"old": CLOSE_DATE.isoformat(), "new": "2027-01-20"}
     assert version.changes["award_ceiling"] == {"old": 2_000_000, "new": 2_500_000}
     assert version.changed_at == T1
     assert version.previous_hash != version.content_hash == opp.content_hash
