@@ -146,10 +146,17 @@ class NormalizedOpportunity(BaseModel):
         """Hash of the content (and kept unknown fields), so unchanged records are skipped cheaply.
 
         Content fields come in ``CONTENT_FIELDS`` order and extra fields sorted, so the serialization
-        is canonical; pydantic-core's serializer keeps this cheap at extract scale.
+        is canonical. The field values go to pydantic-core's serializer as they are: for the types
+        the fields hold (str, int, bool, date, list of str) it writes exactly what ``content()``
+        (``model_dump`` in JSON mode) would, without building that dict first (a fifth of the
+        store side's time on an extract load).
         """
-        extra = self.extra_fields()
-        payload = {"content": self.content(), "extra": {k: extra[k] for k in sorted(extra)}}
+        values = self.__dict__
+        extra = self.model_extra or {}
+        payload = {
+            "content": {name: values[name] for name in CONTENT_FIELDS},
+            "extra": {k: extra[k] for k in sorted(extra)},
+        }
         blob = pydantic_core.to_json(payload, fallback=str)
         return hashlib.sha256(blob).hexdigest()
 
@@ -209,6 +216,9 @@ def parse_date(value: Any) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if type(value) is str and len(value) == 8 and value.isascii() and value.isdigit():
+        # MMDDYYYY, the extract's only form (what _COMPACT_DATE reads, without the regex).
+        return _make_date(int(value[4:]), int(value[:2]), int(value[2:4]))
     text = str(value).strip()
     if text.lower() in _EMPTY_VALUES:
         return None
@@ -241,6 +251,10 @@ def parse_money(value: Any, *, zero_is_none: bool = True) -> int | None:
     if isinstance(value, int | float):
         amount = int(value)
         return None if amount < 0 or (zero_is_none and amount == 0) else amount
+    if type(value) is str and 0 < len(value) <= 15 and value.isascii() and value.isdigit():
+        # Plain whole dollars: what the regex below reads (a float is exact up to 15 digits).
+        amount = int(value)
+        return None if zero_is_none and amount == 0 else amount
     text = str(value).strip()
     if text.lower() in _EMPTY_VALUES:
         return None
@@ -278,6 +292,8 @@ def parse_count(value: Any) -> int | None:
         return None
     if isinstance(value, int | float):
         return int(value) or None
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value) or None
     match = re.search(r"\d[\d,]*", str(value))
     if not match:
         return None
@@ -306,6 +322,7 @@ _BLOCK_BREAK = re.compile(
 _SCRIPT_BLOCKS = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 #: Tags a stored description may keep; everything else (scripts, styles, forms, images) goes.
 ALLOWED_TAGS = {
@@ -313,6 +330,13 @@ ALLOWED_TAGS = {
     "blockquote", "table", "thead", "tbody", "tr", "td", "th", "span", "div", "sub", "sup", "pre", "code",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+#: Built once: ``nh3.clean`` converts its options into a new sanitizer on every call (half its cost).
+_SANITIZER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes={"http", "https", "mailto"},
+    link_rel="noopener noreferrer nofollow",
+)
 
 
 def decode_entities(text: str) -> str:
@@ -331,8 +355,11 @@ def tidy_whitespace(text: str) -> str:
     """Collapse runs of spaces (incl. no-break spaces) and drop blank lines; keep single line breaks."""
     if "\xa0" in text:
         text = text.replace("\xa0", " ")
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+    lines = text.splitlines()
+    if len(lines) == 1:
+        return " ".join(lines[0].split())
+    tidied = [" ".join(line.split()) for line in lines]
+    return "\n".join([line for line in tidied if line])
 
 
 def html_to_text(markup: str) -> str:
@@ -345,13 +372,7 @@ def html_to_text(markup: str) -> str:
 
 def sanitize_html(markup: str) -> str:
     """Markup safe to show: only ``ALLOWED_TAGS``, no scripts, styles, event handlers or js: links."""
-    return nh3.clean(
-        markup,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    ).strip()
+    return _SANITIZER.clean(markup).strip()
 
 
 def clean_description(raw: Any) -> tuple[str | None, str]:
@@ -368,13 +389,11 @@ def clean_description(raw: Any) -> tuple[str | None, str]:
     if _TAG.search(text):
         safe = sanitize_html(text)
         return (safe or None), html_to_text(safe)
-    plain = tidy_whitespace(text)
-    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-    rendered = "".join(
-        "<p>" + "<br>".join(html.escape(line) for line in tidy_whitespace(p).split("\n")) + "</p>"
-        for p in paragraphs
-    )
-    return rendered or None, plain
+    paragraphs = [tidied for part in _PARAGRAPH_BREAK.split(text) if (tidied := tidy_whitespace(part))]
+    rendered = "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+    # Paragraphs are split at blank lines, which tidying drops anyway: joined, they are the text
+    # tidied as a whole (without reading it twice).
+    return rendered or None, "\n".join(paragraphs)
 
 
 def clean_text(raw: Any, *, max_length: int | None = None) -> str | None:
