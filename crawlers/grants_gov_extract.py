@@ -1,18 +1,23 @@
 """Grants.gov daily XML extract (``GrantsDBExtractYYYYMMDDv2.zip``): first load and nightly reconciliation.
 
-One job: stream the extract (a ``.zip`` holding one XML, a ``.xml``, or a URL that is downloaded to
-``CRAWL_ARCHIVE_DIR`` first) with ``lxml.etree.iterparse``, namespace-aware (the real file puts every
-element in ``http://apply.grants.gov/system/OpportunityDetail-V1.0``; copies without the namespace
-are read too), clearing each record element and its finished siblings so memory stays flat whatever
-the file size. Records are filtered to DOJ, DOL, ED and HHS unless all agencies are asked for.
+One job: read the extract (a ``.zip`` holding one XML, a ``.xml``, or a URL that is downloaded to
+``CRAWL_ARCHIVE_DIR`` first) as a stream with flat memory, keep DOJ, DOL, ED and HHS records (or all
+with ``all_agencies``) and hand them on as normalized records.
 
-A fingerprint of each raw record (its element texts, the parser version and the status its dates
-give today) is compared with the one stored for it: an unchanged record is only marked seen, never
-normalized again, which keeps a nightly re-ingest close to parse speed.
+Most of an extract is never parsed as XML: ``crawlers.extract_scan`` splits the bytes at the record
+tags and reads the agency code, id and dates from the raw record, and a fingerprint of the record's
+bytes (with the parser version and the status its dates give today) is compared with the one stored
+for it. Other departments' records are dropped and unchanged ones only marked seen before anything
+else is read; only new or changed records are read whole and normalized. A file the scanner does not
+read (a DTD, another encoding, prefixed or nested records …) is parsed from there on with
+``lxml.etree.iterparse`` (namespace-aware: the real file puts every element in
+``http://apply.grants.gov/system/OpportunityDetail-V1.0``; copies without it are read too), as is a
+single record whose bytes are not plain; either way a record gives the same normalized record.
 
-Parsing, fingerprinting and normalizing run in a forked worker process that hands chunks to the
-store writer through a small bounded queue, so the two use both cores (where ``fork`` is not
-available the same code runs in-process).
+This runs in a forked worker process feeding the store writer through a small bounded queue, so the
+two use both cores (where ``fork`` is not available the same code runs in-process). With a stager
+from the store side (``CrawlContext.stage``) the worker also turns its records into what the store
+writes, so they cross the process boundary as plain rows rather than as objects.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import hashlib
 import multiprocessing
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -33,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from pydantic import ValidationError
 
+from crawlers import extract_scan
 from crawlers.codes import APPLICANT_TYPES, department_for, is_core, labels
 from crawlers.normalize import (
     NormalizedOpportunity,
@@ -43,17 +50,16 @@ from crawlers.normalize import (
     parse_date,
     parse_money,
 )
-from crawlers.runner import CrawlContext, SourceError, SourceSpec
+from crawlers.runner import CrawlContext, SourceError, SourceSpec, Staged, Stager
 
 SOURCE = "grants_gov"
 NAMESPACE = "http://apply.grants.gov/system/OpportunityDetail-V1.0"
 SYNOPSIS = "OpportunitySynopsisDetail_1_0"
 FORECAST = "OpportunityForecastDetail_1_0"
-REPEATED = frozenset(
-    {"FundingInstrumentType", "CategoryOfFundingActivity", "CFDANumbers", "EligibleApplicants"}
-)
+REPEATED = extract_scan.REPEATED
 #: Bump when the mapping below changes, so the next ingest normalizes every record again.
-PARSER_VERSION = "2"
+#: (3: fingerprints are taken of the record's bytes as published, not of lxml's serialization.)
+PARSER_VERSION = "3"
 DETAIL_URL = "https://www.grants.gov/search-results-detail/{id}"
 _EXTRACT_LINK = re.compile(r"""href=["']([^"']*GrantsDBExtract(\d{8})v2\.zip)["']""", re.I)
 
@@ -63,6 +69,10 @@ def open_extract(path: Path) -> Iterator[IO[bytes]]:
     """The XML stream of an extract file: the first ``.xml`` member of a zip, or the file itself."""
     if not path.exists():
         raise SourceError(str(path), f"extract file {path} does not exist")
+    with path.open("rb") as head:
+        magic = head.read(4)
+    if magic.startswith(b"PK") and not zipfile.is_zipfile(path):
+        raise SourceError(str(path), f"cannot read {path.name}: not a complete zip archive (truncated?)")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.namelist() if m.lower().endswith(".xml")]
@@ -111,12 +121,6 @@ def element_fields(element: Any) -> dict[str, Any]:
     return fields
 
 
-def iter_records(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(kind, fields) per record element."""
-    for kind, element in iter_elements(stream):
-        yield kind, element_fields(element)
-
-
 def status_for(kind: str, close: str | None, archive: str | None, today: dt.date) -> str:
     """The status the record's dates give today (as ``derive_status`` in the store would)."""
     if kind == "forecast":
@@ -131,9 +135,9 @@ def status_for(kind: str, close: str | None, archive: str | None, today: dt.date
 
 
 def raw_hash(raw: bytes, kind: str, status: str) -> str:
-    """Fingerprint of the record as published (its serialized element, without the whitespace after
-    it: whether that is in depends on how far the parser had read), the parser version and the
-    status its dates give today (so a record whose deadline passed is normalized again)."""
+    """Fingerprint of the record as published (its bytes from start tag to end tag; where lxml had
+    to parse the file, its serialized element without the whitespace after it), the parser version
+    and the status its dates give today (so a record whose deadline passed is normalized again)."""
     digest = hashlib.blake2b(raw, digest_size=16)
     digest.update(f"\x1f{PARSER_VERSION}\x1f{kind}\x1f{status}".encode())
     return digest.hexdigest()
@@ -279,12 +283,23 @@ def resolve_path(ctx: CrawlContext, location: str) -> Path:
     return ctx.http.download(url, destination)
 
 
+#: (kind, opportunity id, status, fingerprint, bytes) of a record left for the store process to read.
+RawEntry = tuple[str, str, str, str, bytes]
+
+
 @dataclass
 class Chunk:
-    """What the parser hands the store side at once: records to write, ids only seen, issues."""
+    """What the reader hands the store side at once: records to write, ids only seen, issues."""
 
     records: list[NormalizedOpportunity] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    #: ``records`` and ``seen`` as the store side's stager made them ready (then both are empty).
+    staged: Staged | None = None
+    #: New or changed records the store process parses and normalizes itself (``Balance``).
+    raw: list[RawEntry] = field(default_factory=list)
+    prolog: extract_scan.Prolog | None = None
+    #: Records seen earlier in the same file: never staged (``upsert_many`` compares them).
+    repeated: list[NormalizedOpportunity] = field(default_factory=list)
     #: (kind, message, url, record_id) of records that could not be read.
     errors: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
     fetched: int = 0
@@ -293,59 +308,253 @@ class Chunk:
     #: An unexpected exception in the worker process (re-raised by the parent as a crash).
     crash: str | None = None
 
-    def size(self) -> int:
-        return len(self.records) * 8 + len(self.seen)
+    def full(self) -> bool:
+        return len(self.records) + len(self.raw) >= CHUNK_RECORDS or len(self.seen) >= CHUNK_RECORDS * 10
+
+
+#: Records per chunk (and ten times as many only-seen ids): a few megabytes crossing the queue.
+CHUNK_RECORDS = 500
+
+
+@dataclass
+class _Reader:
+    """The per-record decisions both ways of reading share: filter, fingerprint, skip or normalize."""
+
+    path: Path
+    known: Mapping[str, str]
+    today: dt.date
+    all_agencies: bool
+    stage: Stager | None
+    #: Asked at each new chunk: whether the store process is idle and should read its records.
+    share: Callable[[], bool] | None = None
+    chunk: Chunk = field(default_factory=Chunk)
+    #: Record elements read so far (kept or not).
+    count: int = 0
+    #: Ids handed on to be written so far (a second copy of one is compared, never inserted).
+    emitted: set[str] = field(default_factory=set)
+    sharing: bool = False
+
+    def admit(
+        self, kind: str, agency_code: str | None, opp_id: str | None, dates: tuple[str | None, str | None]
+    ) -> tuple[str, str] | None:
+        """(id, status) of a record element to keep; None for another department's (dropped) or one
+        without an id (reported). ``dates`` are its close and archive dates as published."""
+        if not self.all_agencies and not is_core(agency_code):
+            return None
+        opp_id = (opp_id or "").strip()
+        if not opp_id:
+            message = f"record {self.count} of {self.path.name} has no OpportunityID"
+            self.chunk.errors.append(("parse", message, str(self.path), None))
+            return None
+        self.chunk.fetched += 1
+        return opp_id, status_for(kind, dates[0], dates[1], self.today)
+
+    def changed(self, opp_id: str, digest: str) -> bool:
+        """Whether the record must be read and normalized (else it is only marked seen)."""
+        if self.known.get(opp_id) == digest:
+            self.chunk.seen.append(opp_id)
+            return False
+        return True
+
+    def shares(self, opp_id: str) -> bool:
+        """Whether this record goes to the store process unread (see ``Balance``)."""
+        return self.sharing and opp_id not in self.emitted
+
+    def add_raw(self, entry: RawEntry) -> None:
+        self.emitted.add(entry[1])
+        self.chunk.raw.append(entry)
+
+    def add(self, kind: str, opp_id: str, status: str, digest: str, fields: dict[str, Any]) -> None:
+        try:
+            record = to_record(kind, fields, status, digest)
+        except (ValidationError, ValueError) as exc:
+            self.chunk.errors.append(("parse", f"opportunity {opp_id}: {exc}", str(self.path), opp_id))
+            self.chunk.seen.append(opp_id)
+            return
+        if opp_id in self.emitted:
+            self.chunk.repeated.append(record)
+        else:
+            self.emitted.add(opp_id)
+            self.chunk.records.append(record)
+
+    def take_element(self, kind: str, element: Any, raw: bytes | None = None) -> None:
+        """One parsed record element; ``raw`` its bytes as published when the scanner had them."""
+        kept = self.admit(
+            kind,
+            element.findtext("{*}AgencyCode"),
+            element.findtext("{*}OpportunityID"),
+            (element.findtext("{*}CloseDate"), element.findtext("{*}ArchiveDate")),
+        )
+        if kept is None:
+            return
+        opp_id, status = kept
+        if raw is None:
+            raw = etree.tostring(element, with_tail=False)
+        digest = raw_hash(raw, kind, status)
+        if self.changed(opp_id, digest):
+            self.add(kind, opp_id, status, digest, element_fields(element))
+
+    def full(self) -> bool:
+        return self.chunk.full()
+
+    def hand_over(self) -> Chunk:
+        """The chunk so far (staged when a stager is set), and a fresh one to fill."""
+        chunk, self.chunk = self.chunk, Chunk()
+        if self.stage is not None and (chunk.records or chunk.seen):
+            chunk.staged = self.stage(chunk.records, chunk.seen)
+            chunk.records, chunk.seen = [], []
+        self.sharing = self.share is not None and self.share()
+        return chunk
+
+
+def _scan_records(reader: _Reader, stream: IO[bytes]) -> Iterator[Chunk]:
+    """The byte-level reading (see the module docstring); ``NotPlain`` hands over to lxml."""
+    scanner = extract_scan.Scanner(stream)
+    field_text = extract_scan.field_text
+    for record in scanner.records():
+        reader.count += 1
+        data = record.data
+        try:
+            try:
+                agency_code = field_text(data, b"AgencyCode")
+                if not reader.all_agencies and not is_core(agency_code):
+                    continue
+                opp_id = field_text(data, b"OpportunityID")
+                dates = (field_text(data, b"CloseDate"), field_text(data, b"ArchiveDate"))
+            except extract_scan.Irregular:
+                element = extract_scan.parse_record(record, scanner.prolog)
+                reader.take_element(record.kind, element, data)
+            else:
+                kept = reader.admit(record.kind, agency_code, opp_id, dates)
+                if kept is not None:
+                    opp_id, status = kept
+                    digest = raw_hash(data, record.kind, status)
+                    if not reader.changed(opp_id, digest):
+                        pass
+                    elif reader.shares(opp_id):
+                        reader.chunk.prolog = scanner.prolog
+                        reader.add_raw((record.kind, opp_id, status, digest, data))
+                    else:
+                        element = extract_scan.parse_record(record, scanner.prolog)
+                        reader.add(record.kind, opp_id, status, digest, element_fields(element))
+        except etree.XMLSyntaxError as exc:
+            # The record is not read: the file is whole up to the one before it.
+            reader.count -= 1
+            line = scanner.line_of(record) + max((exc.lineno or 1) - 1, 0)
+            raise extract_scan.ExtractSyntaxError(_without_position(exc.msg), line) from exc
+        if reader.full():
+            yield reader.hand_over()
+
+
+def _parse_records(reader: _Reader, stream: IO[bytes], skip: int) -> Iterator[Chunk]:
+    """lxml's reading of the whole file, leaving out the first ``skip`` records (already read)."""
+    seen = 0
+    for kind, element in iter_elements(stream):
+        seen += 1
+        if seen <= skip:
+            continue
+        reader.count += 1
+        reader.take_element(kind, element)
+        if reader.full():
+            yield reader.hand_over()
 
 
 def iter_chunks(
-    path: Path, known: Mapping[str, str], today: dt.date, all_agencies: bool, chunk_size: int = 1600
+    path: Path,
+    known: Mapping[str, str],
+    today: dt.date,
+    all_agencies: bool,
+    stage: Stager | None = None,
+    share: Callable[[], bool] | None = None,
 ) -> Iterator[Chunk]:
-    """Parse, filter, fingerprint and normalize the extract into chunks (a failure ends with ``fatal``)."""
-    chunk = Chunk()
-    count = 0
+    """Filter, fingerprint and normalize the extract into chunks (a failure ends with ``fatal``).
+
+    ``share`` (asked at each new chunk) says whether to leave that chunk's new or changed records
+    unread for the consumer (``Chunk.raw``; ``read_raw`` reads them the same way).
+    """
+    reader = _Reader(path, known, today, all_agencies, stage, share)
     try:
         with open_extract(path) as stream:
-            for kind, element in iter_elements(stream):
-                count += 1
-                if not all_agencies and not is_core(element.findtext("{*}AgencyCode")):
-                    continue
-                opp_id = (element.findtext("{*}OpportunityID") or "").strip()
-                if not opp_id:
-                    chunk.errors.append(
-                        ("parse", f"record {count} of {path.name} has no OpportunityID", str(path), None)
-                    )
-                    continue
-                chunk.fetched += 1
-                close = element.findtext("{*}CloseDate")
-                status = status_for(kind, close, element.findtext("{*}ArchiveDate"), today)
-                digest = raw_hash(etree.tostring(element, with_tail=False), kind, status)
-                if known.get(opp_id) == digest:
-                    chunk.seen.append(opp_id)
-                else:
-                    try:
-                        chunk.records.append(to_record(kind, element_fields(element), status, digest))
-                    except (ValidationError, ValueError) as exc:
-                        chunk.errors.append(("parse", f"opportunity {opp_id}: {exc}", str(path), opp_id))
-                        chunk.seen.append(opp_id)
-                if chunk.size() >= chunk_size:
-                    yield chunk
-                    chunk = Chunk()
+            try:
+                yield from _scan_records(reader, stream)
+            except extract_scan.NotPlain as exc:
+                done = exc.records_done
+            else:
+                done = -1
+        if done >= 0:
+            reader.sharing = False
+            reader.share = None
+            with open_extract(path) as stream:
+                yield from _parse_records(reader, stream, done)
     except SourceError as exc:
-        chunk.fatal = (exc.url, exc.message)
+        reader.chunk.fatal = (exc.url, exc.message)
+    except extract_scan.ExtractSyntaxError as exc:
+        reader.chunk.fatal = (str(path), _malformed(path, reader.count, exc.line, exc.message))
     except etree.XMLSyntaxError as exc:
-        chunk.fatal = (
-            str(path),
-            f"malformed XML in {path.name} after {count} records (line {exc.lineno}): {exc.msg}",
-        )
-    except (zipfile.BadZipFile, OSError) as exc:
-        chunk.fatal = (str(path), f"cannot read {path.name}: {exc}")
-    yield chunk
+        reader.chunk.fatal = (str(path), _malformed(path, reader.count, exc.lineno or 0, exc.msg))
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        reader.chunk.fatal = (str(path), f"cannot read {path.name}: {exc}")
+    fatal = reader.chunk.fatal
+    last = reader.hand_over()
+    last.fatal = fatal
+    yield last
 
 
-def _produce(queue: Any, path: Path, known: Mapping[str, str], today: dt.date, all_agencies: bool) -> None:
+def read_raw(chunk: Chunk, path: Path) -> list[NormalizedOpportunity]:
+    """The records of ``chunk.raw``, read as the reader would have; a record whose XML does not
+    parse raises ``SourceError`` (the file is malformed there)."""
+    records = []
+    prolog = chunk.prolog or extract_scan.Prolog()
+    for kind, opp_id, status, digest, data in chunk.raw:
+        try:
+            element = extract_scan.parse_record(extract_scan.RawRecord(kind, data, b"", 0), prolog)
+        except etree.XMLSyntaxError as exc:
+            message = f"malformed XML in {path.name} (opportunity {opp_id}): {_without_position(exc.msg)}"
+            raise SourceError(str(path), message) from exc
+        try:
+            records.append(to_record(kind, element_fields(element), status, digest))
+        except (ValidationError, ValueError) as exc:
+            chunk.errors.append(("parse", f"opportunity {opp_id}: {exc}", str(path), opp_id))
+            chunk.seen.append(opp_id)
+    return records
+
+
+def _malformed(path: Path, records: int, line: int, message: str) -> str:
+    return f"malformed XML in {path.name} after {max(records, 0)} records (line {line}): {message}"
+
+
+def _without_position(message: str) -> str:
+    """lxml's message without its ", line L, column C" (of the record alone: misleading)."""
+    return re.sub(r", line \d+, column \d+$", "", message)
+
+
+class Balance:
+    """Shares reading between the worker and the store process, which has spare time while its
+    queue runs dry (typically while the database works on the other core): at each new chunk
+    the worker asks whether fewer than two chunks wait, and if so leaves that chunk's new and
+    changed records unread for the store process to read before writing them."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __call__(self) -> bool:
+        try:
+            return bool(self.queue.qsize() < 2)
+        except NotImplementedError:  # macOS has no sem_getvalue
+            return False
+
+
+def _produce(
+    queue: Any,
+    path: Path,
+    known: Mapping[str, str],
+    today: dt.date,
+    all_agencies: bool,
+    stage: Stager | None,
+) -> None:
     """Worker process body: every chunk into the (bounded) queue, then ``None``."""
     try:
-        for chunk in iter_chunks(path, known, today, all_agencies):
+        for chunk in iter_chunks(path, known, today, all_agencies, stage, Balance(queue)):
             queue.put(chunk)
     except Exception as exc:
         queue.put(Chunk(crash=f"extract parser crashed: {type(exc).__name__}: {exc}"))
@@ -353,16 +562,23 @@ def _produce(queue: Any, path: Path, known: Mapping[str, str], today: dt.date, a
 
 
 def chunks_from_worker(
-    path: Path, known: Mapping[str, str], today: dt.date, all_agencies: bool
+    path: Path,
+    known: Mapping[str, str],
+    today: dt.date,
+    all_agencies: bool,
+    stage: Stager | None = None,
 ) -> Iterator[Chunk]:
-    """``iter_chunks`` run in a forked worker process, so parsing and normalizing (one core) overlap
-    the database writes (the other). The queue holds at most 12 chunks (~2,400 records, more than
-    one store batch, so the parser keeps going while a batch is written), keeping memory flat;
-    ``known`` reaches the worker through the fork, not a pipe."""
+    """``iter_chunks`` run in a forked worker process, so reading and normalizing (one core) overlap
+    the database writes (the other). The queue holds at most 4 chunks (~2,000 records, more than one
+    store batch, so the reader keeps going while a batch is written), keeping memory flat;
+    ``known`` and the stager reach the worker through the fork, not a pipe."""
     context = multiprocessing.get_context("fork")
-    queue = context.Queue(maxsize=12)
+    queue = context.Queue(maxsize=4)
     worker = context.Process(
-        target=_produce, args=(queue, path, known, today, all_agencies), name="extract-parser", daemon=True
+        target=_produce,
+        args=(queue, path, known, today, all_agencies, stage),
+        name="extract-parser",
+        daemon=True,
     )
     worker.start()
     try:
@@ -385,7 +601,7 @@ def chunks_from_worker(
         queue.close()
 
 
-def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity]:
+def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity | Staged]:
     location = ctx.settings.extract_path or ctx.settings.urls.get("GRANTS_GOV_EXTRACT_URL") or ""
     if not location:
         raise SourceError(None, "no extract path or GRANTS_GOV_EXTRACT_URL given")
@@ -395,15 +611,24 @@ def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity]:
     known = ctx.known_hashes(SOURCE)
     settings = ctx.settings
     if "fork" in multiprocessing.get_all_start_methods():
-        chunks = chunks_from_worker(path, known, settings.today, settings.all_agencies)
+        chunks = chunks_from_worker(path, known, settings.today, settings.all_agencies, ctx.stage)
     else:
-        chunks = iter_chunks(path, known, settings.today, settings.all_agencies)
+        chunks = iter_chunks(path, known, settings.today, settings.all_agencies, ctx.stage)
     for chunk in chunks:
+        if chunk.raw:
+            records = read_raw(chunk, path)
+            if ctx.stage is not None:
+                yield ctx.stage(records, [])
+            else:
+                yield from records
         ctx.fetched += chunk.fetched
         for kind, message, url, record_id in chunk.errors:
             ctx.error(kind, message, url=url, record_id=record_id)
         ctx.seen.extend(chunk.seen)
+        if chunk.staged is not None:
+            yield chunk.staged
         yield from chunk.records
+        yield from chunk.repeated
         if chunk.crash is not None:
             raise RuntimeError(chunk.crash)
         if chunk.fatal is not None:

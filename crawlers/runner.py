@@ -9,6 +9,10 @@ The rules that keep the catalogue safe live here:
 * zero records where the store holds active records for the source is an error, not a mass vanish;
   a full run that shrinks to under a fifth of what the store holds is written but nothing vanishes;
 * records are marked vanished only after a full run that finished without any error.
+
+A bulk source (the XML extract) may also yield ``Staged`` batches: records its parser worker already
+turned into what the sink writes (``CrawlContext.stage``), so that tens of thousands of records never
+cross the process boundary as objects. They are batched and written like records.
 """
 
 from __future__ import annotations
@@ -82,6 +86,24 @@ class CrawlSettings:
     page_size: int = 100
 
 
+class Staged(Protocol):
+    """Records made ready for the store where they were parsed (opaque to the runner)."""
+
+    @property
+    def written(self) -> int:
+        """Records it holds to be written (inserted, compared or re-hashed)."""
+        ...
+
+    @property
+    def seen(self) -> int:
+        """Records it only marks seen (unchanged)."""
+        ...
+
+
+#: The store side's staging step for bulk sources: (records, ids seen unchanged) → a ``Staged``.
+#: Pure computation (no database), so it runs in the parser worker.
+Stager = Callable[[list[NormalizedOpportunity], list[str]], Staged]
+
 ListingLookup = Callable[[str, Sequence[str]], Mapping[str, ListingSnapshot]]
 HashLookup = Callable[[str], Mapping[str, str]]
 
@@ -103,6 +125,8 @@ class CrawlContext:
     lookup: ListingLookup = _no_listing
     known_hashes: HashLookup = _no_hashes
     on_issue: Callable[[CrawlIssue], None] | None = None
+    #: Set by the store side for bulk loads (see ``Stager``); sources that can use it yield ``Staged``.
+    stage: Stager | None = None
     #: Set False by a source when its run did not cover everything (incremental, a page failed).
     complete: bool = True
     fetched: int = 0
@@ -135,7 +159,7 @@ class CrawlContext:
         self.seen.append(source_id)
 
 
-SourceFn = Callable[[CrawlContext], Iterator[NormalizedOpportunity]]
+SourceFn = Callable[[CrawlContext], Iterator[NormalizedOpportunity | Staged]]
 
 
 @dataclass(frozen=True)
@@ -160,7 +184,12 @@ class BatchCounts:
 class Sink(Protocol):
     """The store side of a run (implemented by ``app.services.crawling``)."""
 
-    def write(self, records: Sequence[NormalizedOpportunity], seen_ids: Sequence[str]) -> BatchCounts:
+    def write(
+        self,
+        records: Sequence[NormalizedOpportunity],
+        seen_ids: Sequence[str],
+        staged: Sequence[Staged] = (),
+    ) -> BatchCounts:
         """Write one batch in one transaction (commit), or roll it back and raise."""
         ...
 
@@ -210,28 +239,33 @@ def run_source(
     ctx.on_issue = sink.record_issue
     active_before = sink.active_count()
     batch: list[NormalizedOpportunity] = []
+    staged: list[Staged] = []
+    staged_written = staged_seen = 0
     fatal: CrawlIssue | None = None
     produced = 0
     seen_total = 0
 
     def flush() -> None:
-        nonlocal batch, seen_total
+        nonlocal batch, seen_total, staged, staged_written, staged_seen
         seen = list(ctx.seen)
-        if not batch and not seen:
+        if not batch and not seen and not staged:
             return
         records, batch = batch, []
+        ready, staged, written = staged, [], staged_written
+        staged_written = staged_seen = 0
         ctx.seen.clear()
         seen_total += len(seen)
         try:
-            counts = sink.write(records, seen)
+            counts = sink.write(records, seen, ready)
         except Exception as exc:
             ctx.complete = False
             ctx.error(
                 "store",
-                f"batch of {len(records)} records not stored, rolled back: {type(exc).__name__}: {exc}",
+                f"batch of {len(records) + written} records not stored, rolled back: "
+                f"{type(exc).__name__}: {exc}",
                 record_failed=False,
             )
-            ctx.failed += len(records)
+            ctx.failed += len(records) + written
             log.exception("crawl batch failed", extra={"source": spec.name})
             return
         outcome.new += counts.new
@@ -243,10 +277,19 @@ def run_source(
             progress(outcome)
 
     try:
-        for record in spec.crawl(ctx):
-            batch.append(record)
-            produced += 1
-            if len(batch) >= batch_size or len(ctx.seen) >= batch_size * 10:
+        for item in spec.crawl(ctx):
+            if isinstance(item, NormalizedOpportunity):
+                batch.append(item)
+                produced += 1
+            else:
+                staged.append(item)
+                staged_written += item.written
+                staged_seen += item.seen
+                produced += item.written + item.seen
+            if (
+                len(batch) + staged_written >= batch_size
+                or len(ctx.seen) + staged_seen >= batch_size * 10
+            ):
                 flush()
         flush()
     except (FetchError, SourceError) as exc:

@@ -6,6 +6,7 @@
   the URL and a message; every response body is kept gzip-compressed in ``crawl_payloads`` (bookkeeping
   goes through its own session and commits at once, so a rolled-back batch never loses it);
 * ``StoreSink.write`` stores one batch in one transaction (``upsert_many`` + merge), then commits;
+  a bulk load's batches arrive staged by its parser worker (``app.services.bulk_load``);
 * agency records (OJP, DOL ETA, ED, SAMHSA) are merged into the Grants.gov record of the same
   opportunity number: the Grants.gov row stays the one exported, gaps in it are filled from the
   agency record (second deadline, agency page, forecast dates …) and ``field_sources`` names where
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import CrawlError, CrawlPayload, CrawlRun, CrawlStatus, HttpCacheEntry, Opportunity
+from app.services import bulk_load
 from app.services.opportunities import COLUMN_FOR_FIELD, DEFER_SYNC_KEY, upsert_many
 from crawlers.codes import DEPARTMENT_AGENCY_CODES
 from crawlers.http import ArchivedPayload, CachedValidators, Fetcher, HttpClient, HttpSettings, ReplayClient
@@ -40,6 +42,7 @@ from crawlers.runner import (
     ListingSnapshot,
     SourceOutcome,
     SourceSpec,
+    Staged,
     run_source,
 )
 
@@ -273,13 +276,22 @@ class StoreSink:
     spec: SourceSpec
     scope_core: bool = True
     started_at: dt.datetime = field(default_factory=utcnow)
+    #: A bulk load's snapshot of the source; with it the sink counts and vanishes from what the
+    #: snapshot held and the run did not see, instead of scanning the table.
+    snapshot: bulk_load.Snapshot | None = None
+    seen_store_ids: set[int] = field(default_factory=set)
 
     def _scope(self) -> ColumnElement[bool] | None:
         if self.spec.vanish_scope == "core" and self.scope_core:
             return Opportunity.department.in_(CORE)
         return None
 
+    def _scope_departments(self) -> tuple[str, ...] | None:
+        return CORE if self.spec.vanish_scope == "core" and self.scope_core else None
+
     def active_count(self) -> int:
+        if self.snapshot is not None:
+            return len(self.snapshot.active_ids(self._scope_departments()))
         condition = and_(Opportunity.source == self.spec.record_source, Opportunity.vanished_at.is_(None))
         scope = self._scope()
         if scope is not None:
@@ -291,11 +303,16 @@ class StoreSink:
     def record_issue(self, issue: CrawlIssue) -> None:
         self.recorder.record_issue(issue)
 
-    def write(self, records: Sequence[NormalizedOpportunity], seen_ids: Sequence[str]) -> BatchCounts:
+    def write(
+        self,
+        records: Sequence[NormalizedOpportunity],
+        seen_ids: Sequence[str],
+        staged: Sequence[Staged] = (),
+    ) -> BatchCounts:
         now = utcnow()
         session = self.session
         try:
-            counts = self._write(records, seen_ids, now)
+            counts = self._write(records, seen_ids, now, staged)
             session.commit()
         except Exception:
             session.rollback()
@@ -303,18 +320,36 @@ class StoreSink:
         return counts
 
     def _write(
-        self, records: Sequence[NormalizedOpportunity], seen_ids: Sequence[str], now: dt.datetime
+        self,
+        records: Sequence[NormalizedOpportunity],
+        seen_ids: Sequence[str],
+        now: dt.datetime,
+        staged: Sequence[Staged] = (),
     ) -> BatchCounts:
         session = self.session
         run_id = self.recorder.run_id
         counts = BatchCounts()
+        if staged:
+            # Staged rows first: a record seen twice in one file is then compared with its insert.
+            rows = [part for part in staged if isinstance(part, bulk_load.StagedRows)]
+            if len(rows) != len(staged):
+                raise TypeError("a bulk load's batches are staged by app.services.bulk_load")
+            written = bulk_load.write_staged(session, rows, now)
+            counts.new, counts.unchanged = written.new, written.unchanged
+            self.seen_store_ids.update(written.seen_ids)
+            records = [*written.records, *records]
+        if self.snapshot is not None:
+            self.seen_store_ids.update(self.snapshot.store_ids([*(r.id for r in records), *seen_ids]))
         if self.spec.record_source == PRIMARY_SOURCE:
             records, links = self._enrich_primary(records)
         else:
             links = {}
         if records:
             result = upsert_many(session, records, crawl_run_id=run_id, now=now)
-            counts.new, counts.updated, counts.unchanged = result.new, result.updated, result.unchanged
+            self.seen_store_ids.update(result.new_ids)
+            counts.new += result.new
+            counts.updated += result.updated
+            counts.unchanged += result.unchanged
         if seen_ids:
             counts.unchanged += touch_seen(session, self.spec.record_source, seen_ids, now)
         if links:
@@ -375,6 +410,10 @@ class StoreSink:
     def vanish(self) -> int:
         from app.services.opportunities import mark_vanished
 
+        among = None
+        if self.snapshot is not None:
+            seen = self.seen_store_ids
+            among = [i for i in self.snapshot.active_ids(self._scope_departments()) if i not in seen]
         try:
             count = mark_vanished(
                 self.session,
@@ -382,6 +421,7 @@ class StoreSink:
                 self.started_at,
                 crawl_run_id=self.recorder.run_id,
                 scope=self._scope(),
+                among=among,
             )
             self.session.commit()
         except Exception:
@@ -531,6 +571,12 @@ def _run_one(
             lookup=listing_lookup(data_session) if reparse_of is None else (lambda _s, _i: {}),
             known_hashes=hash_lookup(data_session) if reparse_of is None else (lambda _s: {}),
         )
+        if bulk:
+            merge_sources = AGENCY_SOURCES if spec.record_source == PRIMARY_SOURCE else ()
+            stager, snapshot = bulk_load.stager_for(data_session, spec.record_source, merge_sources)
+            ctx.stage = stager
+            ctx.known_hashes = lambda _source: snapshot.known_hashes()
+            sink.snapshot = snapshot
         outcome = run_source(spec, ctx, sink, batch_size=batch_size, progress=progress)
         recorder.finish(outcome)
         return recorder.run_id, outcome

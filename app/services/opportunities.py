@@ -14,7 +14,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Connection, String, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Date,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -91,6 +104,47 @@ def _column_values(record: NormalizedOpportunity, today: dt.date) -> dict[str, A
     return values
 
 
+#: Columns a new row gets from the store at write time rather than from its record.
+WRITE_TIME_COLUMNS = ("agency_id", "first_seen", "last_seen", "updated_at")
+#: Columns ``new_row_values`` gives, in its order.
+RECORD_COLUMNS: tuple[str, ...] = (
+    *(COLUMN_FOR_FIELD.get(name, name) for name in CONTENT_FIELDS),
+    "extra",
+    "number_key",
+    "source",
+    "source_id",
+    "content_hash",
+    "source_hash",
+    "field_sources",
+    "cvi_reasons",
+    "curated_fields",
+    "focus_tags",
+    "cvi_eligible",
+    "featured",
+    "hidden",
+)
+
+
+def new_row_values(record: NormalizedOpportunity, digest: str, today: dt.date) -> dict[str, Any]:
+    """The columns of a new opportunity row that come from its record (all but ``WRITE_TIME_COLUMNS``)."""
+    values = _column_values(record, today)
+    values.update(
+        number_key=number_key(record.number),
+        source=record.source,
+        source_id=record.id,
+        content_hash=digest,
+        source_hash=record.source_hash,
+        field_sources={},
+        cvi_reasons=[],
+        curated_fields=[],
+        focus_tags=[],
+        cvi_eligible=False,
+        featured=False,
+        hidden=False,
+    )
+    return values
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -102,14 +156,21 @@ def _jsonable(value: Any) -> Any:
 
 
 def _code_rows(opportunity_id: int, values: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
+    return [
+        {"opportunity_id": opportunity_id, "kind": kind, "code": code} for kind, code in code_pairs(values)
+    ]
+
+
+def code_pairs(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, code) of the ``opportunity_codes`` rows a row with these column values has."""
+    pairs = []
     for column, kind in CODE_KINDS.items():
         for code in dict.fromkeys(values.get(column) or []):
-            rows.append({"opportunity_id": opportunity_id, "kind": kind, "code": str(code)[:40]})
-    return rows
+            pairs.append((kind, str(code)[:40]))
+    return pairs
 
 
-def _allocate_ids(connection: Connection, table: Table, count: int) -> list[int]:
+def allocate_ids(connection: Connection, table: Table, count: int) -> list[int]:
     """``count`` fresh primary keys for ``table``, taken before the rows are written.
 
     PostgreSQL draws them from the column's sequence; SQLite continues after the highest rowid
@@ -130,6 +191,7 @@ def _memoized(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     JSON columns of an extract batch repeat the same few values (``[]``, ``{}``, the same
     eligibility codes), and serializing ~400,000 of them was a fifth of the store side's time.
+    The cache is bounded (a bulk load's stager keeps one for the whole run).
     """
     cache: dict[Any, Any] = {}
 
@@ -142,10 +204,31 @@ def _memoized(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return processor(value)
         found = cache.get(key)
         if found is None:
+            if len(cache) >= _MEMO_SIZE:
+                cache.clear()
             found = cache[key] = processor(value)
         return found
 
     return process
+
+
+def _memoized_dates(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A date bind processor that formats each distinct date once (dates repeat across rows)."""
+    cache: dict[Any, Any] = {None: None}
+
+    def process(value: Any) -> Any:
+        found = cache.get(value, cache)
+        if found is cache:
+            if len(cache) >= _MEMO_SIZE:
+                cache.clear()
+                cache[None] = None
+            found = cache[value] = processor(value)
+        return found
+
+    return process
+
+
+_MEMO_SIZE = 20_000
 
 
 def _fast_toast_compression(connection: Connection) -> None:
@@ -167,58 +250,72 @@ def _fast_toast_compression(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL default_toast_compression = lz4")
 
 
+def bind_processors(table: Table, names: Sequence[str], dialect: Any) -> list[Callable[[Any], Any] | None]:
+    """Each column's own bind processing (JSON, dates, UTC timestamps) for ``dialect``, so values
+    written at the driver level are stored exactly as the ORM would store them; JSON columns
+    serialize each distinct list of codes once (``_memoized``)."""
+    columns = [table.c[name] for name in names]
+    processors: list[Callable[[Any], Any] | None] = []
+    for column in columns:
+        processor: Callable[[Any], Any] | None = column.type._cached_bind_processor(dialect)
+        if processor is not None and isinstance(column.type, JSON):
+            processor = _memoized(processor)
+        elif processor is not None and isinstance(column.type, Date):
+            processor = _memoized_dates(processor)
+        processors.append(processor)
+    return processors
+
+
 def bulk_insert(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], *, with_ids: bool = False
 ) -> list[int]:
     """Insert uniform rows (same keys) in as few round trips as the driver allows; their ids if asked.
 
-    Values go through each column type's own bind processing (JSON, dates, UTC timestamps), so
-    the stored form is exactly what the ORM would write; then PostgreSQL gets one ``COPY`` and
-    SQLite one ``executemany``. ``INSERT … RETURNING`` with many rows made psycopg re-parse a
-    45,000-placeholder statement per page and SQLite fall back to one statement per row.
+    Values go through each column type's own bind processing (``bind_processors``), then
+    ``insert_driver_rows`` writes them.
     """
     if not rows:
         return []
+    connection = session.connection()
+    names = list(rows[0])
+    ids = allocate_ids(connection, table, len(rows)) if with_ids else []
+    processors = bind_processors(table, names, connection.dialect)
+    converting = [(index, processor) for index, processor in enumerate(processors) if processor is not None]
+
+    def prepared() -> Iterator[tuple[Any, ...]]:
+        for number, values in enumerate(rows):
+            raw = [values[name] for name in names]
+            for index, processor in converting:
+                raw[index] = processor(raw[index])
+            yield (ids[number], *raw) if with_ids else tuple(raw)
+
+    insert_driver_rows(session, table, ["id", *names] if with_ids else names, prepared())
+    return ids
+
+
+def insert_driver_rows(
+    session: Session, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert rows of driver-level values (bind processing already applied): one ``COPY`` on
+    PostgreSQL, one ``executemany`` on SQLite. ``INSERT … RETURNING`` with many rows made psycopg
+    re-parse a 45,000-placeholder statement per page and SQLite fall back to one statement per row."""
     # Driver-level writes bypass the session events that move the catalogue version on.
     mark_changed(session)
     connection = session.connection()
     dialect = connection.dialect
-    names = list(rows[0])
-    ids = _allocate_ids(connection, table, len(rows)) if with_ids else []
-    if with_ids:
-        names = ["id", *names]
-    columns = [table.c[name] for name in names]
-    processors = [
-        _memoized(processor) if processor is not None and isinstance(column.type, JSON) else processor
-        for column in columns
-        for processor in [column.type._cached_bind_processor(dialect)]
-    ]
-    converting = [(index, processor) for index, processor in enumerate(processors) if processor is not None]
-    offset = 1 if with_ids else 0
-
-    def prepared() -> Iterator[tuple[Any, ...]]:
-        for number, values in enumerate(rows):
-            raw = [values[name] for name in names[offset:]]
-            if with_ids:
-                raw.insert(0, ids[number])
-            for index, processor in converting:
-                raw[index] = processor(raw[index])
-            yield tuple(raw)
-
     column_list = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     if dialect.name == "postgresql":
         _fast_toast_compression(connection)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:
-            for row in prepared():
+            for row in rows:
                 copy.write_row(row)
     else:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         marks = ", ".join(mark for _ in names)
         connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({column_list}) VALUES ({marks})", list(prepared())
+            f"INSERT INTO {table.name} ({column_list}) VALUES ({marks})", list(rows)  # type: ignore[arg-type]
         )
-    return ids
 
 
 def _agency_ids(session: Session, records: Iterable[NormalizedOpportunity]) -> dict[str, int]:
@@ -226,8 +323,18 @@ def _agency_ids(session: Session, records: Iterable[NormalizedOpportunity]) -> d
     wanted: dict[str, tuple[str, str]] = {}
     for record in records:
         if record.sub_agency:
-            code = record.sub_agency[:60]
-            wanted.setdefault(code, (record.agency, record.agency_name or record.sub_agency))
+            wanted.setdefault(*agency_of(record))
+    return agency_ids_for(session, wanted)
+
+
+def agency_of(record: NormalizedOpportunity) -> tuple[str, tuple[str, str]]:
+    """(code, (department, name)) of the agency a record with a ``sub_agency`` belongs to."""
+    sub_agency = record.sub_agency or ""
+    return sub_agency[:60], (record.agency, record.agency_name or sub_agency)
+
+
+def agency_ids_for(session: Session, wanted: dict[str, tuple[str, str]]) -> dict[str, int]:
+    """Agency ids by code for ``wanted`` (code → (department, name)), creating the missing ones."""
     if not wanted:
         return {}
     known = dict(session.execute(select(Agency.code, Agency.id).where(Agency.code.in_(wanted))).all())
@@ -323,24 +430,12 @@ def upsert_many(
         digest = record.content_hash()
         found = existing.get(key)
         if found is None:
-            values = _column_values(record, today)
+            values = new_row_values(record, digest, today)
             values.update(
-                number_key=number_key(record.number),
-                source=record.source,
-                source_id=record.id,
                 agency_id=agency_ids.get((record.sub_agency or "")[:60]),
-                content_hash=digest,
-                source_hash=record.source_hash,
                 first_seen=now,
                 last_seen=now,
                 updated_at=now,
-                field_sources={},
-                cvi_reasons=[],
-                curated_fields=[],
-                focus_tags=[],
-                cvi_eligible=False,
-                featured=False,
-                hidden=False,
             )
             inserts.append(values)
         elif found[1] == digest and found[2] is None:
@@ -477,11 +572,14 @@ def mark_vanished(
     crawl_run_id: int | None = None,
     now: dt.datetime | None = None,
     scope: Any = None,
+    among: Sequence[int] | None = None,
 ) -> int:
     """Mark the source's records not seen since ``seen_since`` as vanished (never delete them).
 
     ``scope`` is an optional extra SQL condition limiting which records the run covered (for
-    example only one department). Returns how many were marked; each gets a version row.
+    example only one department); ``among``, the only ids that can qualify (a bulk load knows
+    which rows it did not see, and so spares the store a scan of the whole table). Returns how
+    many were marked; each gets a version row.
     """
     now = now or utcnow()
     condition = and_(
@@ -491,7 +589,17 @@ def mark_vanished(
     )
     if scope is not None:
         condition = and_(condition, scope)
-    ids = list(session.scalars(select(Opportunity.id).where(condition)))
+    if among is None:
+        ids = list(session.scalars(select(Opportunity.id).where(condition)))
+    else:
+        wanted = sorted(set(among))
+        ids = [
+            opp_id
+            for start in range(0, len(wanted), 900)
+            for opp_id in session.scalars(
+                select(Opportunity.id).where(condition, Opportunity.id.in_(wanted[start : start + 900]))
+            )
+        ]
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
         session.execute(
