@@ -39,6 +39,8 @@ class Opportunity(Base):
         # The matcher's filter (CVI-eligible, open or forecasted): reads the few hundred rows it
         # returns instead of every CVI-eligible or every open row.
         Index("ix_opportunities_cvi_status_close", "cvi_eligible", "status", "close_date"),
+        # Room on each page for the nightly last_seen updates to happen in place (migration 0010).
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
