@@ -312,8 +312,8 @@ class Chunk:
         return len(self.records) + len(self.raw) >= CHUNK_RECORDS or len(self.seen) >= CHUNK_RECORDS * 10
 
 
-#: Records per chunk (and ten times as many only-seen ids): a few megabytes crossing the queue.
-CHUNK_RECORDS = 500
+#: Records per chunk (and ten times as many only-seen ids): about a megabyte crossing the queue.
+CHUNK_RECORDS = 250
 
 
 @dataclass
@@ -569,8 +569,8 @@ def chunks_from_worker(
     stage: Stager | None = None,
 ) -> Iterator[Chunk]:
     """``iter_chunks`` run in a forked worker process, so reading and normalizing (one core) overlap
-    the database writes (the other). The queue holds at most 4 chunks (~2,000 records, more than one
-    store batch, so the reader keeps going while a batch is written), keeping memory flat;
+    the database writes (the other). The queue holds at most 4 chunks (~1,000 records, a store
+    batch, so the reader keeps going while a batch is written), keeping memory flat;
     ``known`` and the stager reach the worker through the fork, not a pipe."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue(maxsize=4)

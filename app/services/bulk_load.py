@@ -24,7 +24,7 @@ since.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,11 +89,10 @@ class Snapshot:
         session.commit()
         return cls(rows, numbers)
 
-    def known_hashes(self) -> dict[str, str]:
-        """Raw fingerprints of the active rows (what the parser compares before reading a record)."""
-        return {
-            source_id: row[2] for source_id, row in self.rows.items() if row[2] and not row[3]
-        }
+    def known_hashes(self) -> Mapping[str, str]:
+        """Raw fingerprints of the active rows (what the parser compares before reading a record),
+        read through from ``rows`` rather than copied (43,000 entries, in both processes)."""
+        return _KnownHashes(self.rows)
 
     def active_ids(self, departments: Collection[str] | None) -> list[int]:
         """Store ids of the rows not vanished (of ``departments`` only, when given)."""
@@ -107,6 +106,27 @@ class Snapshot:
         """Store ids of those of ``source_ids`` the snapshot has."""
         rows = self.rows
         return [rows[source_id][0] for source_id in source_ids if source_id in rows]
+
+
+class _KnownHashes(Mapping[str, str]):
+    def __init__(self, rows: dict[str, tuple[int, str, str | None, bool, str]]) -> None:
+        self.rows = rows
+
+    def __getitem__(self, source_id: str) -> str:
+        row = self.rows[source_id]
+        if not row[2] or row[3]:
+            raise KeyError(source_id)
+        return row[2]
+
+    def get(self, source_id: str, default: Any = None) -> Any:
+        row = self.rows.get(source_id)
+        return default if row is None or not row[2] or row[3] else row[2]
+
+    def __iter__(self) -> Iterator[str]:
+        return (source_id for source_id, row in self.rows.items() if row[2] and not row[3])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass
