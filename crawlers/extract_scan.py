@@ -3,10 +3,10 @@
 An extract is one root element holding ~85,000 flat record elements (``OpportunitySynopsisDetail_1_0``
 and ``OpportunityForecastDetail_1_0``, children with text only: ``OpportunityDetail-V1.0.xsd``).
 A nightly re-ingest only needs to know which records changed, and a first load only wants the four
-departments' half of them, so parsing all of it as XML is wasted work. ``scan`` splits the stream
-at the record tags (``bytes.find``, a few microseconds a record; ``Scanner``) and the caller reads the
-handful of fields its decisions need straight from the bytes (``field_text``); only the records it keeps
-are parsed, each on its own (``parse_record``, lxml).
+departments' half of them, so parsing all of it as XML is wasted work. ``Scanner`` splits the
+stream at the record tags (``bytes.find``, a few microseconds a record) and the caller reads the
+handful of fields its decisions need straight from the bytes (``field_text``); only the records it
+keeps are parsed, each on its own (``parse_record``, lxml).
 
 What is not plain is never guessed at: a DTD, a declared encoding other than UTF-8, markup other
 than comments between records, comments, CDATA or processing instructions inside a record, or a
@@ -24,8 +24,6 @@ from typing import IO, Any, NamedTuple
 
 from lxml import etree
 
-#: Record element name → kind.
-RECORD_KINDS = {b"OpportunitySynopsisDetail_1_0": "synopsis", b"OpportunityForecastDetail_1_0": "forecast"}
 #: Children that may repeat (their values become lists).
 REPEATED = frozenset(
     {"FundingInstrumentType", "CategoryOfFundingActivity", "CFDANumbers", "EligibleApplicants"}
@@ -69,8 +67,6 @@ class RawRecord(NamedTuple):
     kind: str
     #: The element from its start tag through its end tag, as published.
     data: bytes
-    #: The start tag (``<OpportunitySynopsisDetail_1_0>`` unless it carries attributes).
-    start_tag: bytes
     #: Where it starts in the scanner's buffer (valid until the scanner moves on).
     offset: int
 
@@ -256,7 +252,7 @@ def _records(buffer: _Buffer, prolog: Prolog, pos: int) -> Iterator[RawRecord]:
             raise NotPlain("a comment, CDATA section or processing instruction inside a record", count)
         count += 1
         kind = "synopsis" if data[lt + 12] == 0x53 else "forecast"  # <OpportunityS…
-        yield RawRecord(kind, bytes(data[lt:end]), bytes(data[lt : tag_end + 1]), lt)
+        yield RawRecord(kind, bytes(data[lt:end]), lt)
         pos = end
         if pos >= block_size:
             buffer.drop(pos)

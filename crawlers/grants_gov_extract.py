@@ -503,11 +503,13 @@ def iter_chunks(
 def read_raw(chunk: Chunk, path: Path) -> list[NormalizedOpportunity]:
     """The records of ``chunk.raw``, read as the reader would have; a record whose XML does not
     parse raises ``SourceError`` (the file is malformed there)."""
-    records = []
-    prolog = chunk.prolog or extract_scan.Prolog()
+    records: list[NormalizedOpportunity] = []
+    prolog = chunk.prolog
+    if prolog is None:  # the reader sets it with the first raw record
+        return records
     for kind, opp_id, status, digest, data in chunk.raw:
         try:
-            element = extract_scan.parse_record(extract_scan.RawRecord(kind, data, b"", 0), prolog)
+            element = extract_scan.parse_record(extract_scan.RawRecord(kind, data, 0), prolog)
         except etree.XMLSyntaxError as exc:
             message = f"malformed XML in {path.name} (opportunity {opp_id}): {_without_position(exc.msg)}"
             raise SourceError(str(path), message) from exc

@@ -173,15 +173,10 @@ def test_a_damaged_record_stops_the_file_there(tmp_path: Path, damage: str) -> N
 
 
 def test_field_text_reads_what_findtext_reads() -> None:
-    record = extract_scan.RawRecord(
-        "synopsis",
-        b"<R><A>x &amp;amp; &#x41;</A><B></B><CloseDateExplanation>y</CloseDateExplanation></R>",
-        b"<R>",
-        0,
-    )
-    assert extract_scan.field_text(record.data, b"A") == "x &amp; A"
-    assert extract_scan.field_text(record.data, b"B") == ""
-    assert extract_scan.field_text(record.data, b"CloseDate") is None
+    data = b"<R><A>x &amp;amp; &#x41;</A><B></B><CloseDateExplanation>y</CloseDateExplanation></R>"
+    assert extract_scan.field_text(data, b"A") == "x &amp; A"
+    assert extract_scan.field_text(data, b"B") == ""
+    assert extract_scan.field_text(data, b"CloseDate") is None
     for irregular in (b"<R><A/></R>", b"<R><A x='1'>v</A></R>", b"<R><p:A>v</p:A></R>", b"<R><A>&x;</A></R>"):
         with pytest.raises(extract_scan.Irregular):
             extract_scan.field_text(irregular, b"A")
