@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Opportunity, OrgType, PassageEmbedding
-from matching import embeddings
+from matching import cvi, embeddings
 from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached
 from matching.keyword import KeywordHit, ParsedQuery, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
@@ -55,8 +55,17 @@ CVI_WEIGHT = 0.0
 FEATURED_FACTOR = 1.1
 BUDGET_MISMATCH_FACTOR = 0.9
 TIGHT_DEADLINE_FACTOR = 0.9
-#: Listings whose applicant codes all admit the profile's org type (tribal set-asides, LEA-only …).
+#: Listings whose applicant codes all admit the profile's org type or its peers (tribal set-asides,
+#: LEA-only, local-government-only …).
 TARGETED_FACTOR = 1.3
+#: Applicant kinds that compete for the same reserved money: units of local government and tribes
+#: (DOJ, HHS and DOL name them together), so a listing for "counties, cities and tribes" is as much a
+#: set-aside for a city office as one naming cities alone.
+#: Grants.gov codes "99 unrestricted" and "25 others (see text)": the listing is open beyond the named kinds.
+OPEN_CODES = frozenset({"25", "99"})
+PEER_GROUPS: tuple[frozenset[OrgType], ...] = (
+    frozenset({OrgType.CITY_GOVERNMENT, OrgType.COUNTY_GOVERNMENT, OrgType.TRIBAL_GOVERNMENT}),
+)
 #: Each profile focus area the opportunity's catalogue program funds (or its text names), up to 3.
 FOCUS_GAIN = 0.1
 FOCUS_CAP = 3
@@ -71,7 +80,8 @@ _RESEARCH_WORD = re.compile(
     r"\b(research\w*|evaluation|rigorous|R01|R21|R61|investigators?|study|studies)\b", re.I
 )
 RESEARCH_CAPABLE = (OrgType.HOSPITAL, OrgType.INSTITUTION_OF_HIGHER_EDUCATION)
-_PROFILE_RESEARCH = re.compile(r"\bresearch", re.I)
+#: A profile that does research (not one that names its research partner: "our research partner found …").
+_PROFILE_RESEARCH = re.compile(r"\bresearch(?!\s+partner)", re.I)
 
 
 @dataclass
@@ -321,6 +331,7 @@ class _Row:
     eligibility_codes: list[str]
     aln: list[str]
     cvi_score: float | None
+    cvi_evidence: float | None
     award_ceiling: int | None
     award_floor: int | None
     close_date: dt.date | None
@@ -337,6 +348,7 @@ _SCORING_COLUMNS = (
     Opportunity.eligibility_codes,
     Opportunity.aln,
     Opportunity.cvi_score,
+    Opportunity.cvi_evidence,
     Opportunity.award_ceiling,
     Opportunity.award_floor,
     Opportunity.close_date,
@@ -381,9 +393,7 @@ def _score(
     budget = parse_budget(profile.budget_range)
     programs = load_programs_by_aln(session)
     focus = [f.lower() for f in profile.focus_areas]
-    researcher: bool | None = bool(
-        _PROFILE_RESEARCH.search(f"{profile.program_description} {' '.join(focus)}")
-    )
+    researcher: bool | None = researches(f"{profile.program_description} {' '.join(focus)}")
     if not researcher and profile.org_type in RESEARCH_CAPABLE:
         researcher = None  # hospitals and universities also do research: a milder penalty
     out: list[_Scored] = []
@@ -395,7 +405,7 @@ def _score(
         if refs is None:
             refs = refs_by_alns[alns] = _programs(opportunity, programs)
         verdict = assess_cached(opportunity, profile.org_type, refs)
-        cvi_score = float(opportunity.cvi_score or 0.0)
+        cvi_score = cvi_strength(opportunity)
         score = cand.topic + CVI_WEIGHT * cvi_score
         score *= CVI_BASE + CVI_GAIN * cvi_score
         score *= ELIGIBILITY_FACTOR[verdict.verdict]
@@ -437,11 +447,31 @@ def focus_overlap(
     return sum(1 for area in focus if area in activities or area in text)
 
 
+def cvi_strength(opportunity: Opportunity | _Row) -> float:
+    """How strongly the listing is CVI money, 0 to 1: the classifier's evidence over all it can find
+    (a listing naming violence interruption, GVI and HVIP outweighs a block grant CVI can also use,
+    though both score 1.0); the capped score where the evidence was not stored yet."""
+    if opportunity.cvi_evidence is not None:
+        return min(1.0, float(opportunity.cvi_evidence) / cvi.MAX_EVIDENCE)
+    return float(opportunity.cvi_score or 0.0)
+
+
 def reserved_for(opportunity: Opportunity | _Row, org_type: OrgType) -> bool:
-    """Every applicant code the listing names admits this org type: money set aside for its kind."""
+    """Every applicant code the listing names admits this org type or only its peers (``PEER_GROUPS``):
+    money set aside for its kind of applicant, not open to every nonprofit, school and university."""
     codes = [c.strip().zfill(2) for c in opportunity.eligibility_codes or []]
-    known = [CODE_ORG_TYPES[c] for c in codes if c in CODE_ORG_TYPES and c != "99"]
-    return bool(known) and all(org_type in kinds for kinds in known)
+    if OPEN_CODES & set(codes):
+        return False  # "unrestricted" or "others (see text)": not reserved for anyone
+    known = [CODE_ORG_TYPES[c] for c in codes if c in CODE_ORG_TYPES]
+    if not known:
+        return False
+    peers = next((group for group in PEER_GROUPS if org_type in group), frozenset({org_type}))
+    return all(org_type in kinds or (kinds and kinds <= peers) for kinds in known)
+
+
+def researches(profile_text: str) -> bool:
+    """The profile's organization does research itself (naming its research partner is not enough)."""
+    return bool(_PROFILE_RESEARCH.search(profile_text))
 
 
 def is_research(opportunity: Opportunity | _Row) -> bool:

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Opportunity
+from app.models import Opportunity, OrgType
+from matching import cvi
 from matching.profile import MatchingError, ProfileInput
-from matching.ranker import RankFilters, parse_budget, rank
+from matching.ranker import RankFilters, cvi_strength, parse_budget, rank, researches, reserved_for
 from tests.matching.conftest import TODAY, profiles
 
 EVERYTHING = RankFilters.everything()
@@ -159,3 +160,28 @@ def test_parse_budget() -> None:
     assert parse_budget("up to 500k") == (125_000, 500_000)
     assert parse_budget("small") is None
     assert parse_budget(None) is None
+
+
+def test_reserved_for_peers_and_open_codes() -> None:
+    """Money for local governments and tribes is set aside for a city as much as city-only money;
+    "others (see text)" and "unrestricted" listings are reserved for no one."""
+    local = Opportunity(eligibility_codes=["01", "02", "07"])
+    assert reserved_for(local, OrgType.CITY_GOVERNMENT)
+    assert reserved_for(local, OrgType.TRIBAL_GOVERNMENT)
+    assert not reserved_for(local, OrgType.STATE_GOVERNMENT)
+    assert not reserved_for(Opportunity(eligibility_codes=["01", "02", "12"]), OrgType.CITY_GOVERNMENT)
+    assert reserved_for(Opportunity(eligibility_codes=["12", "13"]), OrgType.NONPROFIT)
+    assert not reserved_for(Opportunity(eligibility_codes=["12", "13", "25"]), OrgType.NONPROFIT)
+    assert not reserved_for(Opportunity(eligibility_codes=["05", "99"]), OrgType.SCHOOL_DISTRICT)
+    assert not reserved_for(Opportunity(eligibility_codes=[]), OrgType.NONPROFIT)
+
+
+def test_cvi_strength_reads_the_uncapped_evidence() -> None:
+    assert cvi_strength(Opportunity(cvi_score=1.0, cvi_evidence=cvi.MAX_EVIDENCE)) == 1.0
+    assert cvi_strength(Opportunity(cvi_score=1.0, cvi_evidence=1.0)) < 0.7
+    assert cvi_strength(Opportunity(cvi_score=0.8, cvi_evidence=None)) == 0.8  # not re-scored yet
+
+
+def test_a_research_partner_does_not_make_a_researcher() -> None:
+    assert researches("A university research center that studies firearm injury.")
+    assert not researches("Our research partner found fewer gun assaults near remediated lots.")
