@@ -228,6 +228,28 @@ def assess_cached(
     return verdict
 
 
+_RURAL = re.compile(r"\brural\b", re.I)
+
+
+def rural_only(opportunity: Listing) -> str | None:
+    """The title or applicant text that reserves the money for rural applicants, or None."""
+    for text in (opportunity.eligible_applicants or "", opportunity.title or ""):
+        if _RURAL.search(text):
+            return text.strip()[:300]
+    return None
+
+
+def for_profile(verdict: Verdict, opportunity: Listing, profile_text: str) -> Verdict:
+    """The org type's verdict narrowed by where the profile works: rural-only money does not reach a
+    program whose description never calls its area rural."""
+    if verdict.verdict == "not eligible" or _RURAL.search(profile_text):
+        return verdict
+    rural = rural_only(opportunity)
+    if rural is None:
+        return verdict
+    return Verdict("not eligible", f"{rural} (rural applicants only; the profile names no rural area)")
+
+
 def _partner_by_catalogue(programs: Sequence[ProgramRef], kind: OrgType) -> Verdict | None:
     for ref in programs:
         for sentence in sentences(ref.eligible_applicants):

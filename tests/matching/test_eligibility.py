@@ -144,3 +144,16 @@ def test_catalogue_note_naming_partners() -> None:
     opp = _opp(["01", "02", "12"])
     assert assess(opp, "institution of higher education", [ref]).verdict == "partner"
     assert assess(opp, "school district", [ref]).verdict == "not eligible"
+
+
+def test_rural_money_needs_a_rural_profile() -> None:
+    from matching.eligibility import for_profile
+
+    opp = _opp(["00", "01", "02", "07"], "Rural law enforcement agencies and prosecutors' offices")
+    verdict = assess(opp, "city government")
+    assert verdict.verdict == "eligible"
+    narrowed = for_profile(verdict, opp, "A city office of violence prevention in high-violence neighborhoods.")
+    assert narrowed.verdict == "not eligible" and "rural applicants only" in (narrowed.sentence or "")
+    assert for_profile(verdict, opp, "Services across a large rural reservation.") == verdict
+    plain = _opp(["02"], "Units of local government")
+    assert for_profile(assess(plain, "city government"), plain, "A city office.").verdict == "eligible"
