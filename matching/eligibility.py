@@ -133,11 +133,14 @@ MENTIONS: dict[OrgType, re.Pattern[str]] = {
     ),
 }
 _PARTNER = re.compile(
-    r"\b(partner(s|ed|ing|ships?)?|sub-?grant\w*|sub-?award\w*|sub-?recipients?|sub-?grantees?|"
+    r"\b(partner(s|ing|ship)?|sub-?grant\w*|sub-?award\w*|sub-?recipients?|sub-?grantees?|"
     r"co-?applicants?|collaborat\w+|consorti(a|um)|pass[- ]through|in partnership with|"
     r"participate as|contract(s|ed)? with)\b",
     re.I,
 )
+#: Partner words alone, for listings and catalogue notes that name an org type as someone's partner
+#: ("partnered with three local districts", "form community partnerships", "participate as partners").
+_PARTNERED = re.compile(r"\b(partner(s|ed|ing|ships?)?|in partnership with)\b", re.I)
 _NEGATIVE = re.compile(
     r"\b(not eligible|ineligible|are not|is not|cannot apply|may not apply|excluded?s?|excluding|"
     r"only|limited to)\b",
@@ -257,7 +260,7 @@ def _partner_by_catalogue(programs: Sequence[ProgramRef], kind: OrgType) -> Verd
             if kind is _HOSPITAL and mention is None:
                 mention = _mentions(sentence, _NONPROFIT)
             if mention is not None and (
-                _SUBAWARD.search(sentence) or _PARTNER.search(_window(sentence, mention))
+                _SUBAWARD.search(sentence) or _PARTNERED.search(_window(sentence, mention))
             ):
                 return Verdict("partner", f"{sentence} (CVI catalogue: {ref.name})")
     return None
@@ -405,7 +408,7 @@ def _partner_anywhere(opportunity: Listing, kind: OrgType) -> Verdict | None:
         if mention is None:
             continue
         window = _window(sentence, mention)
-        if _PARTNER.search(window) and not _REFUSED.search(window):
+        if _PARTNERED.search(window) and not _REFUSED.search(window):
             return Verdict("partner", sentence[:400])
     for sentence in found:
         subaward = _SUBAWARD.search(sentence)

@@ -152,7 +152,7 @@ def test_rural_money_needs_a_rural_profile() -> None:
     opp = _opp(["00", "01", "02", "07"], "Rural law enforcement agencies and prosecutors' offices")
     verdict = assess(opp, "city government")
     assert verdict.verdict == "eligible"
-    narrowed = for_profile(verdict, opp, "A city office of violence prevention in high-violence neighborhoods.")
+    narrowed = for_profile(verdict, opp, "A city violence prevention office in high-violence neighborhoods.")
     assert narrowed.verdict == "not eligible" and "rural applicants only" in (narrowed.sentence or "")
     assert for_profile(verdict, opp, "Services across a large rural reservation.") == verdict
     plain = _opp(["02"], "Units of local government")
