@@ -242,10 +242,15 @@ def rural_only(opportunity: Listing) -> str | None:
     return None
 
 
-def for_profile(verdict: Verdict, opportunity: Listing, profile_text: str) -> Verdict:
+def names_rural(profile_text: str) -> bool:
+    """The profile calls its area rural (read once per ranking, for ``for_profile``)."""
+    return bool(_RURAL.search(profile_text))
+
+
+def for_profile(verdict: Verdict, opportunity: Listing, rural_profile: bool) -> Verdict:
     """The org type's verdict narrowed by where the profile works: rural-only money does not reach a
-    program whose description never calls its area rural."""
-    if verdict.verdict == "not eligible" or _RURAL.search(profile_text):
+    program whose description never calls its area rural (``names_rural``)."""
+    if rural_profile or verdict.verdict == "not eligible":
         return verdict
     rural = rural_only(opportunity)
     if rural is None:

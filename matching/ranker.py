@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Opportunity, OrgType, PassageEmbedding
 from matching import cvi, embeddings
-from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached, for_profile
+from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached, for_profile, names_rural
 from matching.keyword import KeywordHit, ParsedQuery, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
 from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
@@ -396,7 +396,7 @@ def _score(
     researcher: bool | None = researches(f"{profile.program_description} {' '.join(focus)}")
     if not researcher and profile.org_type in RESEARCH_CAPABLE:
         researcher = None  # hospitals and universities also do research: a milder penalty
-    where = " ".join([profile.program_description, *profile.populations])
+    rural = names_rural(" ".join([profile.program_description, *profile.populations]))
     out: list[_Scored] = []
     refs_by_alns: dict[tuple[str, ...], list[ProgramRef]] = {}
     for opportunity in rows:
@@ -405,7 +405,7 @@ def _score(
         refs = refs_by_alns.get(alns)
         if refs is None:
             refs = refs_by_alns[alns] = _programs(opportunity, programs)
-        verdict = for_profile(assess_cached(opportunity, profile.org_type, refs), opportunity, where)
+        verdict = for_profile(assess_cached(opportunity, profile.org_type, refs), opportunity, rural)
         cvi_score = cvi_strength(opportunity)
         score = cand.topic + CVI_WEIGHT * cvi_score
         score *= CVI_BASE + CVI_GAIN * cvi_score

@@ -147,13 +147,14 @@ def test_catalogue_note_naming_partners() -> None:
 
 
 def test_rural_money_needs_a_rural_profile() -> None:
-    from matching.eligibility import for_profile
+    from matching.eligibility import for_profile, names_rural
 
     opp = _opp(["00", "01", "02", "07"], "Rural law enforcement agencies and prosecutors' offices")
     verdict = assess(opp, "city government")
     assert verdict.verdict == "eligible"
-    narrowed = for_profile(verdict, opp, "A city violence prevention office in high-violence neighborhoods.")
+    city = names_rural("A city violence prevention office in high-violence neighborhoods.")
+    narrowed = for_profile(verdict, opp, city)
     assert narrowed.verdict == "not eligible" and "rural applicants only" in (narrowed.sentence or "")
-    assert for_profile(verdict, opp, "Services across a large rural reservation.") == verdict
+    assert for_profile(verdict, opp, names_rural("Services across a large rural reservation.")) == verdict
     plain = _opp(["02"], "Units of local government")
-    assert for_profile(assess(plain, "city government"), plain, "A city office.").verdict == "eligible"
+    assert for_profile(assess(plain, "city government"), plain, city).verdict == "eligible"
