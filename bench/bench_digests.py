@@ -370,6 +370,7 @@ def main() -> int:
         ):
             session.query(ProgramProfile).update({"query_vector": None, "query_vector_key": None})
             session.commit()
+            embeddings._query_cache.clear()  # the re-index runs in a process of its own
             if stored:
                 started = time.perf_counter()
                 _reused, embedded = embeddings.refresh_profiles(session)
