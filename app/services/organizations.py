@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -173,16 +173,16 @@ def withdraw_invitation(session: Session, organization_id: int, invitation_id: i
 
 def _withdraw_pending(session: Session, organization_id: int, email: str, now: dt.datetime) -> None:
     """No other link for the same person stays usable (a removed member cannot walk back in)."""
-    session.execute(
-        update(Invitation)
-        .where(
+    pending = session.scalars(
+        select(Invitation).where(
             Invitation.organization_id == organization_id,
             func.lower(Invitation.email) == email.lower(),
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),
         )
-        .values(revoked_at=now)
     )
+    for invitation in pending:
+        invitation.revoked_at = now
 
 
 def set_role(session: Session, organization_id: int, user_id: int, role: Role, *, by: User) -> User:
