@@ -35,7 +35,7 @@ MARKER = "zq-victim-text"
 #: expected with another organization's ids); ``token``: a signed link; ``own``: acts only on the
 #: signed-in user's own data; ``public``: the catalogue, the API, static files; ``admin``: site admins.
 ENDPOINTS = {
-    "home.index": "public", "home.healthz": "public", "static": "public",
+    "home.index": "public", "home.healthz": "public", "home.security_txt": "public", "static": "public",
     "search.index": "public", "search.export_csv": "public",
     "opportunities.show": "public", "opportunities.ics": "public",
     "opportunities.track": "own", "opportunities.untrack": "own",

@@ -50,6 +50,15 @@ def test_every_response_carries_the_headers(client: FlaskClient, session: Any) -
             assert response.mimetype_params.get("charset") == "utf-8", url
 
 
+def test_security_txt_names_the_configured_contact(app: Flask, client: FlaskClient) -> None:
+    app.config["SECURITY_CONTACT"] = "security@funding.example.gov"
+    response = client.get("/.well-known/security.txt")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    lines = dict(line.split(": ", 1) for line in response.get_data(as_text=True).splitlines())
+    assert lines["Contact"] == "mailto:security@funding.example.gov"
+    assert lines["Expires"].endswith("Z") and lines["Expires"] > "2026"
+
+
 def test_inline_styles_carry_the_nonce_of_their_response(client: FlaskClient) -> None:
     for url in ("/api/v1/docs", "/api/v1/widget-demo"):
         first, second = client.get(url), client.get(url)
