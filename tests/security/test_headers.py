@@ -139,3 +139,38 @@ def test_forwarded_headers_are_trusted_only_from_configured_proxies(migrated_url
     assert seen == {"ip": "203.0.113.9", "scheme": "https"}  # only the last hop: the one the proxy added
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     app.extensions["database"].engine.dispose()
+
+
+def test_an_unexpected_error_logs_the_route_not_the_secret_token(
+    app: Flask, client: FlaskClient, make_user: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    from app.services import alert_tokens, calendar_feed, subscriptions
+
+    user = make_user()
+    db = app.extensions["database"].session()
+    token = alert_tokens.calendar_token(
+        app.config["SECRET_KEY"], user.id, subscriptions.calendar_version(db, user.id)
+    )
+    db.commit()
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("feed failed")
+
+    monkeypatch.setattr(calendar_feed, "build_feed", broken)
+    response = client.get(f"/calendar/{token}.ics")
+    assert response.status_code == 500 and "Traceback" not in response.get_data(as_text=True)
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.path == "/calendar/<token>.ics"
+    assert token not in str(vars(record)) and token not in response.get_data(as_text=True)
+
+
+def test_only_the_static_folder_is_served(client: FlaskClient) -> None:
+    """ASVS 4.3.2 / 12.5.1: no directory listing, no way out of app/static to code, config or .git."""
+    assert client.get("/static/site.css").status_code == 200
+    outside = [
+        "/static/", "/static/../config.py", "/static/%2e%2e/config.py", "/static/..%2f__init__.py",
+        "/.git/HEAD", "/static/../../.git/HEAD", "/instance/secret_key", "/static/../../instance/secret_key",
+    ]  # fmt: skip
+    for path in outside:
+        response = client.get(path)
+        assert response.status_code == 404, path
