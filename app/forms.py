@@ -25,7 +25,7 @@ NEW_PASSWORD = [
     Length(
         min=MIN_PASSWORD_LENGTH,
         max=MAX_PASSWORD_LENGTH,
-        message=f"Use at least {MIN_PASSWORD_LENGTH} characters (at most {MAX_PASSWORD_LENGTH})."
+        message=f"Use at least {MIN_PASSWORD_LENGTH} characters (at most {MAX_PASSWORD_LENGTH}).",
     ),
 ]
 

@@ -214,3 +214,22 @@ def test_withdrawn_and_expired_invitations(
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=8)):
         expired = app.test_client().get(f"/invite/{token}")
     assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
+
+
+def test_names_with_line_breaks_cannot_inject_mail_headers(
+    client: FlaskClient, make_user: Any, login: Any, mailbox: Mailbox, session: Session
+) -> None:
+    lead = make_user("lead@ovp.example.gov")
+    lead.name = "Dana\r\nBcc: victim@elsewhere.example.org"
+    assert lead.organization is not None
+    lead.organization.name = "OVP\nX-Injected: yes"
+    session.commit()
+    login(lead)
+    response = post(
+        client, "/organization/invite", {"email": "new@ovp.example.gov"}, form_page="/organization"
+    )
+    assert response.status_code == 302
+    [message] = mailbox.wait_for(1)
+    assert message["Bcc"] is None and message["X-Injected"] is None
+    subject = " ".join(str(message["Subject"]).split())  # a long subject is folded on the wire
+    assert subject.startswith("Dana Bcc: victim@elsewhere.example.org invited you to OVP X-Injected: yes")
