@@ -2,8 +2,8 @@
 text hash) it was made from, so a digest run ranking hundreds of profiles embeds only the profiles
 changed since the last run or the nightly re-index.
 
-Revision ID: 0010_profile_vectors
-Revises: 0009_speed
+Revision ID: 0011_profile_vectors
+Revises: 0010_security
 Create Date: 2026-12-05 19:30:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_profile_vectors"
-down_revision: str | None = "0009_speed"
+revision: str = "0011_profile_vectors"
+down_revision: str | None = "0010_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
