@@ -185,3 +185,34 @@ def test_cvi_strength_reads_the_uncapped_evidence() -> None:
 def test_a_research_partner_does_not_make_a_researcher() -> None:
     assert researches("A university research center that studies firearm injury.")
     assert not researches("Our research partner found fewer gun assaults near remediated lots.")
+
+
+def test_a_shared_rank_cache_gives_the_same_rankings(loaded: Session) -> None:
+    """A digest run shares one RankCache between its rankings: rows and filter results are read once,
+    and every profile, filter set and exclusion ranks exactly as it does alone."""
+    from matching.ranker import RankCache
+
+    cache = RankCache()
+    outreach = rank(loaded, profiles()["p-outreach"], filters=EVERYTHING, today=TODAY)
+    excluded = outreach[0].opportunity.id
+    cases = [
+        (profile_id, filters)
+        for profile_id in profiles()
+        for filters in (
+            EVERYTHING,
+            RankFilters(min_days_left=None),
+            RankFilters.everything(cvi_only=True),
+            RankFilters(statuses=None, min_days_left=None, departments=["HHS"], cvi_only=False),
+            RankFilters(statuses=None, min_days_left=None, cvi_only=False, exclude_ids=[excluded]),
+        )
+    ]
+    for _round in range(2):  # the second round reads everything from the cache
+        for profile_id, filters in cases:
+            alone = rank(loaded, profiles()[profile_id], filters=filters, today=TODAY, limit=50)
+            shared = rank(loaded, profiles()[profile_id], filters=filters, today=TODAY, limit=50, cache=cache)
+            assert [(m.opportunity.id, m.score, m.explanation.reason) for m in shared] == [
+                (m.opportunity.id, m.score, m.explanation.reason) for m in alone
+            ], (profile_id, filters)
+            if filters.exclude_ids:
+                assert excluded not in {m.opportunity.id for m in shared}
+    assert cache._rows and cache._allowed
