@@ -400,10 +400,10 @@ class RankCache:
         allowed = self.allowed_ids(session, filters, today)
         wanted = [i for i in ids if i in allowed]
         missing = [i for i in wanted if i not in self._rows]
-        base = select(*_SCORING_COLUMNS)
+        columns = select(*_SCORING_COLUMNS)
         for start in range(0, len(missing), 900):
-            for values in session.execute(base.where(Opportunity.id.in_(missing[start : start + 900]))):
-                self._rows[values[0]] = _Row(*values)
+            for values in session.execute(columns.where(Opportunity.id.in_(missing[start : start + 900]))):
+                self._rows[values[0]] = _Row(*tuple(values))
         return [self._rows[i] for i in wanted if i in self._rows]
 
 
