@@ -7,6 +7,11 @@ search or match does not load the keyword index, the vector matrix or the embedd
 import os
 from typing import Any
 
+# Production signs sessions, CSRF tokens and email links with the key from the environment only: without
+# one, each worker host would make its own key into instance/ (see SECURITY.md).
+if not os.environ.get("SECRET_KEY"):
+    raise SystemExit("SECRET_KEY is not set: gunicorn serves production, which takes it from the environment")
+
 # One sync worker per core: a worker's model inference and vector products use one thread each, so
 # concurrent requests do not oversubscribe the cores (a profile embedding at load 5 on 2 cores:
 # 96 ms median with one thread, 191 ms with two). An operator's own setting wins.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Every crawled source's URL variable and its default (the real public endpoint).
 SOURCE_URL_DEFAULTS: dict[str, str] = {
@@ -69,14 +71,42 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "API_KEY_CACHE_SECONDS": float(env("API_KEY_CACHE_SECONDS") or 5),
         "API_USAGE_FLUSH_SECONDS": float(env("API_USAGE_FLUSH_SECONDS") or 5),
         "WTF_CSRF_ENABLED": _bool(env("WTF_CSRF_ENABLED"), True),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool(env("SESSION_COOKIE_SECURE"), False),
     }
+    config.update(_security_config(env, config["BASE_URL"]))
     config.update(_alert_config(env))
     for name, default in SOURCE_URL_DEFAULTS.items():
         config[name] = env(name) or default
     return config
+
+
+def _security_config(env: Any, base_url: str) -> dict[str, Any]:
+    """Cookies, sessions, proxies and HSTS (see SECURITY.md).
+
+    Cookies are ``Secure`` whenever the public address is https (or ``SESSION_COOKIE_SECURE`` says so);
+    a Secure session cookie also takes the ``__Host-`` prefix, so no subdomain can set or read it.
+    """
+    secure = _bool(env("SESSION_COOKIE_SECURE"), base_url.startswith("https://"))
+    session_hours = float(env("SESSION_MAX_AGE_HOURS") or 14 * 24)
+    return {
+        "SESSION_COOKIE_NAME": "__Host-session" if secure else "session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_PATH": "/",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure,
+        "SESSION_MAX_AGE_HOURS": session_hours,
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=session_hours),
+        "TRUSTED_PROXIES": int(env("TRUSTED_PROXIES") or 0),
+        "HSTS_MAX_AGE": int(env("HSTS_MAX_AGE") or 365 * 24 * 3600),
+        "SECURITY_CONTACT": env("SECURITY_CONTACT") or f"security@{_domain(base_url)}",
+    }
+
+
+def _domain(base_url: str) -> str:
+    """The host of the public address (``security@`` that host is the default security contact)."""
+    return urlsplit(base_url).hostname or "localhost"
 
 
 def _alert_config(env: Any) -> dict[str, Any]:

@@ -19,10 +19,6 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(user_id: str) -> object | None:
-        from app.db import db_session
-        from app.models import User
+        from app.sign_in import load
 
-        if not user_id.isdigit():
-            return None
-        user = db_session().get(User, int(user_id))
-        return user if user is not None and user.active else None
+        return load(user_id)

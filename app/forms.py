@@ -16,13 +16,17 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from app.models import OrgType, PipelineStage, Role
-from app.services.accounts import EMAIL_PATTERN, MIN_PASSWORD_LENGTH
+from app.services.accounts import EMAIL_PATTERN, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 ORG_TYPE_CHOICES = [SelectChoice(t.value, t.value.capitalize()) for t in OrgType]
 EMAIL = [DataRequired("Enter your email address."), Regexp(EMAIL_PATTERN, message="Enter an email address.")]
 NEW_PASSWORD = [
     DataRequired("Choose a password."),
-    Length(min=MIN_PASSWORD_LENGTH, max=200, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+    Length(
+        min=MIN_PASSWORD_LENGTH,
+        max=MAX_PASSWORD_LENGTH,
+        message=f"Use at least {MIN_PASSWORD_LENGTH} characters (at most {MAX_PASSWORD_LENGTH}).",
+    ),
 ]
 
 
@@ -66,7 +70,9 @@ class InviteForm(FlaskForm):
 
 class AcceptInviteForm(FlaskForm):
     name = StringField("Your name", validators=[Optional(), Length(max=200)])
-    password = PasswordField("Password", validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)])
+    password = PasswordField(
+        "Password", validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)]
+    )
 
 
 class RoleForm(FlaskForm):

@@ -67,6 +67,8 @@ class RankerMatcher:
         self.rank = rank
         self.profile_input = profile_input
         self.filters = filters
+        #: Shared by the rankings of one run (``prepare`` starts a run).
+        self.cache: Any = None
 
     def matches(
         self, session: Session, profile: ProgramProfile, limit: int, explain: Collection[int] | None = None
@@ -80,21 +82,26 @@ class RankerMatcher:
             filters=self.filters(exclude_ids=list(dismissed)),
             limit=limit,
             explain_only=explain,
+            cache=self.cache,
         )
         return [(match.opportunity.id, str(match.explanation.reason)) for match in found]
 
-    def prepare(self, profiles: Sequence[ProgramProfile]) -> None:
-        """Embed all the run's profiles in one batch; ``rank`` then finds them in the query cache."""
-        embed_queries = optional("matching.embeddings", "embed_queries")
-        if embed_queries is None:
+    def prepare(self, session: Session, profiles: Sequence[ProgramProfile]) -> None:
+        """Start of a run: a fresh ranking cache for it, and every profile's query vector ready (the one
+        stored on the profile when its text is unchanged, else all the others embedded in one batch
+        and stored)."""
+        cache = optional("matching.ranker", "RankCache")
+        self.cache = cache() if cache is not None else None
+        embed_profiles = optional("matching.embeddings", "embed_profiles")
+        if embed_profiles is None:
             return
-        texts = []
+        texts = {}
         for profile in profiles:
             try:
-                texts.append(self.profile_input.from_model(profile).query_text())
+                texts[profile.id] = self.profile_input.from_model(profile).query_text()
             except ValueError:
                 continue  # ranked (and refused, with its reason) one by one later
-        embed_queries(texts)
+        embed_profiles(session, texts)
 
 
 def profile_matcher() -> digests.ProfileMatcher | None:

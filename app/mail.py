@@ -33,7 +33,8 @@ def build_message(
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = to
-    message["Subject"] = subject
+    # Names people typed (an organization, a colleague) go into subjects: one line, so no header injection.
+    message["Subject"] = " ".join(subject.split())
     sender = str(config["MAIL_FROM"]).rsplit("@", 1)[-1].strip(">") or "localhost"
     message["Message-ID"] = make_msgid(domain=sender)
     for name, value in (headers or {}).items():

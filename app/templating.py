@@ -10,6 +10,7 @@ from flask import Flask
 from markupsafe import Markup
 
 from app import labels
+from app.links import http_url
 
 #: Tags a funding description may keep; everything else (scripts, styles, iframes, handlers) goes.
 ALLOWED_TAGS = {
@@ -67,6 +68,7 @@ def countdown(value: dt.date | None, today: dt.date | None = None) -> str:
 def init_app(app: Flask) -> None:
     filters: dict[str, Any] = {
         "sanitize": sanitize_html,
+        "http_url": http_url,
         "money": money,
         "long_date": long_date,
         "countdown": countdown,

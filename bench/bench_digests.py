@@ -13,10 +13,13 @@ embedded by the real model, as in production. The model is loaded before timing.
 Measured in this run:
 * build: ``build_digests(..., dry_run=True)`` — every digest built and rendered (HTML and text),
   nothing written or sent; first with the saved-search and tracked subscriptions only (median of 3,
-  beside the same ``search()`` calls run alone), then with all three subscriptions per user (one run,
-  beside its ``search()``/``rank()`` calls timed one by one; plus ``rank()`` per profile for 20 profiles).
+  beside the same ``search()`` calls run alone), then with all three subscriptions per user, twice,
+  each beside its ``search()``/``rank()`` calls timed one by one (plus ``rank()`` per profile for 20
+  profiles): cold (no profile vector stored and none in the process: all 250 profiles embedded in the
+  build), and as in production, where the nightly re-index stored each profile's vector (only profiles
+  edited since are embedded by the run).
 
-Targets (issue 6, judged on the build with all three subscriptions): build <= 30 s; build / matcher
+Targets (issue 6, judged on both builds with all three subscriptions): build <= 30 s; build / matcher
 calls alone <= 1.5. The saved-search + tracked build is printed as a breakdown of the overhead.
 """
 
@@ -310,7 +313,7 @@ def main() -> int:
 
     from app import jobs
     from app.db import db_session
-    from app.models import AlertSubscription, Frequency, SubscriptionKind
+    from app.models import AlertSubscription, Frequency, ProgramProfile, SubscriptionKind
     from app.services import digests
     from matching import embeddings
 
@@ -358,23 +361,40 @@ def main() -> int:
             judged=False,
         )
         session.rollback()
-        # 2. All three subscriptions per user (one build: each distinct profile is ranked once).
-        builder = digests.builder_from_config(session, app.config, matcher=matcher, keyword=keyword)
-        started = time.perf_counter()
-        run = digests.build_digests(session, builder, Frequency.DAILY, dry_run=True, keep=True)
-        build = time.perf_counter() - started
-        # The matcher calls are timed one by one inside this build (a second full run would double a
-        # bench dominated by rank()); a sample of profiles is ranked alone for the per-call figure.
-        results.append(
-            _report("all 3 subscriptions (saved search, profile, tracked)", run, build, run.matcher_seconds)
-        )
+        # 2. All three subscriptions per user (one build: each distinct profile is ranked once), twice:
+        #    cold (no profile vector stored, none in this process: every profile embedded in the run),
+        #    then as in production, after the nightly re-index stored every profile's vector.
+        for label, stored in (
+            ("cold: every profile embedded in the build", False),
+            ("profile vectors stored by the nightly re-index", True),
+        ):
+            session.query(ProgramProfile).update({"query_vector": None, "query_vector_key": None})
+            session.commit()
+            embeddings._query_cache.clear()  # the re-index runs in a process of its own
+            if stored:
+                started = time.perf_counter()
+                _reused, embedded = embeddings.refresh_profiles(session)
+                session.commit()
+                print(
+                    f"(nightly re-index: {embedded} profile vectors embedded and stored in "
+                    f"{time.perf_counter() - started:.1f} s, not part of the build)"
+                )
+            embeddings._query_cache.clear()  # a fresh scheduler process
+            builder = digests.builder_from_config(session, app.config, matcher=matcher, keyword=keyword)
+            started = time.perf_counter()
+            run = digests.build_digests(session, builder, Frequency.DAILY, dry_run=True, keep=True)
+            build = time.perf_counter() - started
+            # The matcher calls are timed one by one inside this build (a second full run would double
+            # a bench dominated by rank()); a sample of profiles is ranked alone for the per-call figure.
+            results.append(_report(f"all 3 subscriptions, {label}", run, build, run.matcher_seconds))
         _alone, per_profile = _matcher_alone(session, app, matcher, keyword, {"profile"}, sample=20)
         per_profile.sort()
         print(
-            f"  rank() per profile: median {statistics.median(per_profile):.3f} s, "
+            f"  rank() per profile alone: median {statistics.median(per_profile):.3f} s, "
             f"p95 {per_profile[int(0.95 * (len(per_profile) - 1))]:.3f} s over {len(per_profile)} profiles"
         )
-        session.rollback()
+        session.query(ProgramProfile).update({"query_vector": None, "query_vector_key": None})
+        session.commit()
     return 0 if all(results) else 1
 
 

@@ -109,7 +109,8 @@ def _fill(session: Any, count: int, titles: list[str], pool: list[str], seed: in
                     "updated_at": now,
                     "extra": {},
                     "field_sources": {},
-                    "cvi_score": rng.random(),
+                    "cvi_score": (cvi := rng.random()),
+                    "cvi_evidence": cvi * 1.5,  # the classifier's uncapped evidence the ranker reads
                     "cvi_reasons": ["synthetic"],
                     "cvi_classified": True,
                     "cvi_eligible": rng.random() < 0.4,

@@ -149,6 +149,7 @@ def build_store(n: int = 85_000, *, today: dt.date | None = None, say=print) -> 
                     cvi_eligible=True,
                     cvi_classified=True,
                     cvi_score=0.8,
+                    cvi_evidence=0.8,
                     cvi_reasons=["Names community violence intervention activities"],
                 )
             )

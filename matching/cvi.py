@@ -38,6 +38,10 @@ SUPPORT_CAP = 0.21
 SEMANTIC_CAP = 0.35
 SEMANTIC_LOW, SEMANTIC_HIGH = 0.35, 0.65
 RESEARCH_PENALTY = 0.1
+#: All the evidence the classifier can find (catalogue, phrases, closeness). ``score`` stops at 1.0,
+#: which a catalogue listing with one CVI phrase already reaches; ``evidence`` / ``MAX_EVIDENCE`` keeps
+#: telling a listing that names violence interruption, GVI and HVIP from one CVI can merely use.
+MAX_EVIDENCE = ALN_WEIGHT + STRONG_CAP + SUPPORT_CAP + SEMANTIC_CAP
 
 #: Phrases that on their own say the money can pay for CVI work.
 STRONG_TERMS: dict[str, str] = {
@@ -110,6 +114,8 @@ class CviResult:
     score: float
     eligible: bool
     reasons: list[str] = field(default_factory=list)
+    #: The uncapped sum of the evidence (0 to ``MAX_EVIDENCE``); the ranker reads it.
+    evidence: float = 0.0
 
 
 @dataclass
@@ -198,16 +204,18 @@ def score_opportunity(
     if RESEARCH.search(text) and not programs and score > 0:
         score -= RESEARCH_PENALTY
         reasons.append("Research or evaluation funding rather than services")
-    score = round(min(1.0, max(0.0, score)), 4)
+    evidence = round(max(0.0, score), 4)
+    score = round(min(1.0, evidence), 4)
     eligible = score >= THRESHOLD
     if not reasons:
         reasons.append("No CVI evidence: listing not in the catalogue and no CVI activities mentioned")
-    return CviResult(score, eligible, reasons)
+    return CviResult(score, eligible, reasons, evidence)
 
 
 def apply(opportunity: Opportunity, result: CviResult) -> None:
     """Write a result; the admin's override (``cvi_override``) wins for ``cvi_eligible``."""
     opportunity.cvi_score = result.score
+    opportunity.cvi_evidence = result.evidence
     opportunity.cvi_reasons = list(result.reasons)
     opportunity.cvi_classified = result.eligible
     opportunity.cvi_eligible = (

@@ -114,14 +114,15 @@ MENTIONS: dict[OrgType, re.Pattern[str]] = {
     ),
     _TRIBE: re.compile(r"\b(tribe|tribes|tribal|indian|native american|alaska native)\b", re.I),
     _NONPROFIT: re.compile(
-        r"\b(non-?profits?|not-for-profit|501\s?\(c\)\s?\(3\)|community[- ]based organi[sz]ations?|"
+        r"\b(non-?profits?|not-for-profit|501\s?\(c\)\s?\(3\)|community[- ]based (organi[sz]ations?|groups)|"
+        r"community (organi[sz]ations?|groups|partners?|partnerships?)|"
         r"CBOs?|faith[- ]based|private (nonprofit )?organi[sz]ations?|"
         r"non-?government(al)? organi[sz]ations?|intermediar(y|ies)|organizations of every type)\b",
         re.I,
     ),
     _SCHOOL: re.compile(
-        r"\b(school districts?|local educational agenc(y|ies)|local education agenc(y|ies)|LEAs?|"
-        r"independent school)\b",
+        r"\b(school districts?|local (school )?districts|local educational agenc(y|ies)|"
+        r"local education agenc(y|ies)|LEAs?|independent school)\b",
         re.I,
     ),
     _HOSPITAL: re.compile(
@@ -137,6 +138,9 @@ _PARTNER = re.compile(
     r"participate as|contract(s|ed)? with)\b",
     re.I,
 )
+#: Partner words alone, for listings and catalogue notes that name an org type as someone's partner
+#: ("partnered with three local districts", "form community partnerships", "participate as partners").
+_PARTNERED = re.compile(r"\b(partner(s|ed|ing|ships?)?|in partnership with)\b", re.I)
 _NEGATIVE = re.compile(
     r"\b(not eligible|ineligible|are not|is not|cannot apply|may not apply|excluded?s?|excluding|"
     r"only|limited to)\b",
@@ -160,6 +164,8 @@ _SUBAWARD = re.compile(
 )
 _FORMULA_TO_STATES = re.compile(r"\bformula\b[^.]*\b(states?|state agencies|state administ\w+)\b", re.I)
 _EXCLUDES_HOSPITAL = re.compile(r"excludes[^;)]*hospitals", re.I)
+_NEGATED = re.compile(r"\b(not|no|never)\b", re.I)
+_REFUSED = re.compile(r"\b(not eligible|ineligible|cannot apply|may not apply)\b", re.I)
 _UNSTATED = re.compile(r"\bnot (stated|shown|listed)\b", re.I)
 
 
@@ -225,13 +231,42 @@ def assess_cached(
     return verdict
 
 
+_RURAL = re.compile(r"\brural\b", re.I)
+
+
+def rural_only(opportunity: Listing) -> str | None:
+    """The title or applicant text that reserves the money for rural applicants, or None."""
+    for text in (opportunity.eligible_applicants or "", opportunity.title or ""):
+        if _RURAL.search(text):
+            return text.strip()[:300]
+    return None
+
+
+def names_rural(profile_text: str) -> bool:
+    """The profile calls its area rural (read once per ranking, for ``for_profile``)."""
+    return bool(_RURAL.search(profile_text))
+
+
+def for_profile(verdict: Verdict, opportunity: Listing, rural_profile: bool) -> Verdict:
+    """The org type's verdict narrowed by where the profile works: rural-only money does not reach a
+    program whose description never calls its area rural (``names_rural``)."""
+    if rural_profile or verdict.verdict == "not eligible":
+        return verdict
+    rural = rural_only(opportunity)
+    if rural is None:
+        return verdict
+    return Verdict("not eligible", f"{rural} (rural applicants only; the profile names no rural area)")
+
+
 def _partner_by_catalogue(programs: Sequence[ProgramRef], kind: OrgType) -> Verdict | None:
     for ref in programs:
         for sentence in sentences(ref.eligible_applicants):
             mention = _mentions(sentence, kind)
             if kind is _HOSPITAL and mention is None:
                 mention = _mentions(sentence, _NONPROFIT)
-            if mention is not None and _SUBAWARD.search(sentence):
+            if mention is not None and (
+                _SUBAWARD.search(sentence) or _PARTNERED.search(_window(sentence, mention))
+            ):
                 return Verdict("partner", f"{sentence} (CVI catalogue: {ref.name})")
     return None
 
@@ -251,11 +286,11 @@ def _assess(opportunity: Listing, kind: OrgType) -> Verdict:
         # Codes are authoritative, but "25 others" means the text decides.
         if "25" in codes and by_text is not None:
             return by_text
-        partner = _partner_anywhere(opportunity)
+        partner = _partner_anywhere(opportunity, kind)
         return partner or by_codes
     if by_text is not None:
         if by_text.verdict == "not eligible":
-            return _partner_anywhere(opportunity) or by_text
+            return _partner_anywhere(opportunity, kind) or by_text
         return by_text
     return Verdict("unknown", None)
 
@@ -312,7 +347,7 @@ def _from_text(text: str, kind: OrgType) -> Verdict | None:
         if kind is _HOSPITAL and _EXCLUDES_HOSPITAL.search(sentence):
             continue
         window = _window(sentence, mention)
-        if re.search(r"\b(not eligible|ineligible|cannot apply|may not apply)\b", window, re.I):
+        if _REFUSED.search(window):
             continue
         after = sentence[mention.end() : mention.end() + 60]
         if _AS_PARTNER.search(after) or (_PARTNER.search(window) and not _leads(sentence, mention)):
@@ -357,17 +392,36 @@ def _leads(sentence: str, match: re.Match[str]) -> bool:
     return match.start() < partner.start() and not re.search(r"\bwith\s*$", before[-30:])
 
 
+def _names(sentence: str, kind: OrgType) -> bool:
+    """The sentence names this org type (a hospital also by its nonprofit status)."""
+    if _mentions(sentence, kind) is not None:
+        return True
+    return kind is _HOSPITAL and _mentions(sentence, _NONPROFIT) is not None
+
+
 def pattern_hits(sentence: str) -> bool:
     return any(p.search(sentence) for p in MENTIONS.values())
 
 
-def _partner_anywhere(opportunity: Listing) -> Verdict | None:
-    """Formula and lead-applicant programs that pass money on: the org type can be a subrecipient."""
-    text = " ".join(p for p in (opportunity.eligible_applicants, opportunity.description) if p)
+def _partner_anywhere(opportunity: Listing, kind: OrgType) -> Verdict | None:
+    """Formula and lead-applicant programs that pass money on, or name the org type as the applicant's
+    partner ("state agencies, partnered with three local districts"): it takes part without applying."""
+    text = "\n".join(p for p in (opportunity.eligible_applicants, opportunity.description) if p)
     found = sentences(text)
     for sentence in found:
-        if _SUBAWARD.search(sentence):
+        mention = _mentions(sentence, kind)
+        if mention is None:
+            continue
+        window = _window(sentence, mention)
+        if _PARTNERED.search(window) and not _REFUSED.search(window):
             return Verdict("partner", sentence[:400])
+    for sentence in found:
+        subaward = _SUBAWARD.search(sentence)
+        if subaward is None or _NEGATED.search(sentence[max(0, subaward.start() - 20) : subaward.start()]):
+            continue
+        if pattern_hits(sentence) and not _names(sentence, kind):
+            continue  # the money passes to others the sentence names, not to this org type
+        return Verdict("partner", sentence[:400])
     for sentence in [opportunity.title or "", *found]:
         if _FORMULA_TO_STATES.search(sentence):
             return Verdict(

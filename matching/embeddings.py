@@ -14,12 +14,12 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Opportunity, PassageEmbedding
@@ -135,18 +135,84 @@ def embed_queries(texts: Sequence[str], encoder: Encoder | None = None) -> int:
     """Embed many profiles or queries ahead of use in one batched encode (a digest run ranks hundreds
     of profiles; batching is several times faster than one encode per profile). Returns how many
     were embedded; later ``embed_query`` calls for these texts are cache hits."""
+    return len(_embed_missing(texts, encoder))
+
+
+def _embed_missing(texts: Sequence[str], encoder: Encoder | None) -> dict[str, np.ndarray]:
+    """Vectors of the texts not in the query cache, embedded in one batch and remembered."""
     with _query_lock:
         missing = list(dict.fromkeys(t for t in texts if t not in _query_cache))
     missing = missing[-QUERY_CACHE_SIZE:]
     if not missing:
-        return 0
+        return {}
     chunked = [passages(text) or [text] for text in missing]
     vectors = (encoder or encode)([chunk for chunks in chunked for chunk in chunks])
+    made: dict[str, np.ndarray] = {}
     start = 0
     for text, chunks in zip(missing, chunked, strict=True):
-        _remember(text, _mean_vector(vectors[start : start + len(chunks)]))
+        made[text] = _mean_vector(vectors[start : start + len(chunks)])
+        _remember(text, made[text])
         start += len(chunks)
-    return len(missing)
+    return made
+
+
+def embed_profiles(
+    session: Session, texts: Mapping[int, str], encoder: Encoder | None = None
+) -> tuple[int, int]:
+    """Make the query vectors of program profiles (id → query text) ready for ranking: a vector stored
+    on the profile for the same model and text goes straight into the query cache; the others are
+    embedded in one batch and stored on their profiles (the caller commits). Returns (reused,
+    embedded). A profile changes far less often than digests run, so a run embeds almost nothing."""
+    from app.models import ProgramProfile
+
+    if not texts:
+        return 0, 0
+    keys = {profile_id: text_hash(text, MODEL_NAME) for profile_id, text in texts.items()}
+    stored: dict[int, tuple[str | None, bytes | None]] = {}
+    ids = list(texts)
+    for start in range(0, len(ids), 900):
+        rows = session.execute(
+            select(ProgramProfile.id, ProgramProfile.query_vector_key, ProgramProfile.query_vector).where(
+                ProgramProfile.id.in_(ids[start : start + 900])
+            )
+        )
+        stored.update({row[0]: (row[1], row[2]) for row in rows})
+    stale: dict[int, str] = {}
+    for profile_id, text in texts.items():
+        key, blob = stored.get(profile_id, (None, None))
+        if key == keys[profile_id] and blob and len(blob) == DIMENSIONS * 4:
+            _remember(text, from_bytes(bytes(blob)))
+        elif profile_id in stored:
+            stale[profile_id] = text
+    made = _embed_missing(list(stale.values()), encoder)
+    for profile_id, text in stale.items():
+        vector = made.get(text)
+        if vector is None:  # already in this process's cache (embedded by a ranking)
+            vector = embed_query(text, encoder)
+        session.execute(
+            update(ProgramProfile)
+            .where(ProgramProfile.id == profile_id)
+            .values(query_vector=to_bytes(vector), query_vector_key=keys[profile_id])
+        )
+    if stale:
+        log.info("profile vectors", extra={"reused": len(texts) - len(stale), "embedded": len(stale)})
+    return len(texts) - len(stale), len(stale)
+
+
+def refresh_profiles(session: Session, encoder: Encoder | None = None) -> tuple[int, int]:
+    """Every program profile's stored query vector brought up to date (the nightly re-index), so the
+    morning's digests embed nothing. Returns (reused, embedded); a profile the matcher cannot read is
+    left alone (ranking it says why)."""
+    from app.models import ProgramProfile
+    from matching.profile import ProfileInput
+
+    texts: dict[int, str] = {}
+    for profile in session.scalars(select(ProgramProfile)):
+        try:
+            texts[profile.id] = ProfileInput.from_model(profile).query_text()
+        except ValueError:
+            continue
+    return embed_profiles(session, texts, encoder)
 
 
 # -- the vector store -------------------------------------------------------------------------------

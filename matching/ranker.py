@@ -25,8 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Opportunity, OrgType, PassageEmbedding
-from matching import embeddings
-from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached
+from matching import cvi, embeddings
+from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached, for_profile, names_rural
 from matching.keyword import KeywordHit, ParsedQuery, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
 from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
@@ -55,8 +55,17 @@ CVI_WEIGHT = 0.0
 FEATURED_FACTOR = 1.1
 BUDGET_MISMATCH_FACTOR = 0.9
 TIGHT_DEADLINE_FACTOR = 0.9
-#: Listings whose applicant codes all admit the profile's org type (tribal set-asides, LEA-only …).
+#: Listings whose applicant codes all admit the profile's org type or its peers (tribal set-asides,
+#: LEA-only, local-government-only …).
 TARGETED_FACTOR = 1.3
+#: Applicant kinds that compete for the same reserved money: units of local government and tribes
+#: (DOJ, HHS and DOL name them together), so a listing for "counties, cities and tribes" is as much a
+#: set-aside for a city office as one naming cities alone.
+#: Grants.gov codes "99 unrestricted" and "25 others (see text)": the listing is open beyond the named kinds.
+OPEN_CODES = frozenset({"25", "99"})
+PEER_GROUPS: tuple[frozenset[OrgType], ...] = (
+    frozenset({OrgType.CITY_GOVERNMENT, OrgType.COUNTY_GOVERNMENT, OrgType.TRIBAL_GOVERNMENT}),
+)
 #: Each profile focus area the opportunity's catalogue program funds (or its text names), up to 3.
 FOCUS_GAIN = 0.1
 FOCUS_CAP = 3
@@ -71,7 +80,8 @@ _RESEARCH_WORD = re.compile(
     r"\b(research\w*|evaluation|rigorous|R01|R21|R61|investigators?|study|studies)\b", re.I
 )
 RESEARCH_CAPABLE = (OrgType.HOSPITAL, OrgType.INSTITUTION_OF_HIGHER_EDUCATION)
-_PROFILE_RESEARCH = re.compile(r"\bresearch", re.I)
+#: A profile that does research (not one that names its research partner: "our research partner found …").
+_PROFILE_RESEARCH = re.compile(r"\bresearch(?!\s+partner)", re.I)
 
 
 @dataclass
@@ -144,12 +154,14 @@ def rank(
     today: dt.date | None = None,
     index_dir: str | None = None,
     explain_only: Collection[int] | None = None,
+    cache: RankCache | None = None,
 ) -> list[Match]:
     """The best opportunities for a program profile, best first, each with its explanation.
 
     ``explain_only`` limits the written explanation (reason, passage, programs) to those opportunity
     ids — a digest shows only the new ones among a profile's matches; the rest keep their score and
-    eligibility verdict with an empty reason.
+    eligibility verdict with an empty reason. ``cache`` shares candidate rows and filter results
+    between the rankings of one run over an unchanged catalogue (a digest run); results are the same.
     Raises ``MatchingError`` (a readable message) for a bad profile, method, limit or filter.
     """
     profile = profile if isinstance(profile, ProfileInput) else ProfileInput.parse(dict(profile))
@@ -169,13 +181,14 @@ def rank(
     wanted = offset + limit
     semantic = _semantic(session, profile, text, method)
     candidates = _retrieve(session, parsed, method, CANDIDATES, None, index_dir, semantic)
-    matches = _score(session, profile, candidates, filters, today, method)
+    cache = cache or RankCache(shared=False)
+    matches = _score(session, profile, candidates, filters, today, method, cache)
     if len(matches) < wanted and candidates:
         # Narrow filters: retrieve again, among the opportunities the filters allow.
-        allowed = set(session.scalars(_filtered_ids(filters, today)))
+        allowed = cache.allowed_ids(session, filters, today)
         if len(allowed) > len(matches):
             candidates = _retrieve(session, parsed, method, len(allowed), allowed, index_dir, semantic)
-            matches = _score(session, profile, candidates, filters, today, method)
+            matches = _score(session, profile, candidates, filters, today, method, cache)
     query_vector, matrix = (semantic[0], semantic[1]) if semantic is not None else (None, None)
     page = _load_page(session, matches[offset : offset + limit])
     explained = page if explain_only is None else [mc for mc in page if mc[0].opportunity.id in explain_only]
@@ -321,6 +334,7 @@ class _Row:
     eligibility_codes: list[str]
     aln: list[str]
     cvi_score: float | None
+    cvi_evidence: float | None
     award_ceiling: int | None
     award_floor: int | None
     close_date: dt.date | None
@@ -337,11 +351,61 @@ _SCORING_COLUMNS = (
     Opportunity.eligibility_codes,
     Opportunity.aln,
     Opportunity.cvi_score,
+    Opportunity.cvi_evidence,
     Opportunity.award_ceiling,
     Opportunity.award_floor,
     Opportunity.close_date,
     Opportunity.featured,
 )
+
+class RankCache:
+    """What the rankings of one run share: each candidate's scoring row and the ids each set of filters
+    allows. A digest run ranks hundreds of profiles over the same catalogue; reading and decoding the
+    same rows for every profile was a third of its time. Valid while the catalogue does not change:
+    make one per run (``shared=False``, a single ranking, reads only what it needs, filters in SQL)."""
+
+    def __init__(self, *, shared: bool = True) -> None:
+        self.shared = shared
+        self._rows: dict[int, _Row] = {}
+        self._allowed: dict[tuple[Any, ...], frozenset[int]] = {}
+
+    def allowed_ids(self, session: Session, filters: RankFilters, today: dt.date) -> set[int]:
+        """Ids of the opportunities the filters allow (the excluded ids left out)."""
+        if not self.shared:
+            return set(session.scalars(_filtered_ids(filters, today)))
+        key = (
+            tuple(filters.departments or ()),
+            tuple(filters.statuses or ()),
+            filters.close_after,
+            filters.close_before,
+            filters.min_days_left,
+            filters.cvi_only,
+            today,
+        )
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            unexcluded = replace(filters, exclude_ids=())
+            allowed = self._allowed[key] = frozenset(session.scalars(_filtered_ids(unexcluded, today)))
+        return set(allowed.difference(filters.exclude_ids)) if filters.exclude_ids else set(allowed)
+
+    def rows_for(self, session: Session, ids: list[int], filters: RankFilters, today: dt.date) -> list[_Row]:
+        """The scoring rows of the candidates the filters allow."""
+        if not self.shared:
+            base = _filtered_ids(filters, today).with_only_columns(*_SCORING_COLUMNS)
+            return [
+                _Row(*values)
+                for start in range(0, len(ids), 900)
+                for values in session.execute(base.where(Opportunity.id.in_(ids[start : start + 900])))
+            ]
+        allowed = self.allowed_ids(session, filters, today)
+        wanted = [i for i in ids if i in allowed]
+        missing = [i for i in wanted if i not in self._rows]
+        columns = select(*_SCORING_COLUMNS)
+        for start in range(0, len(missing), 900):
+            for values in session.execute(columns.where(Opportunity.id.in_(missing[start : start + 900]))):
+                self._rows[values[0]] = _Row(*tuple(values))
+        return [self._rows[i] for i in wanted if i in self._rows]
+
 
 #: A scored candidate: its row, score (rounded), explanation so far, and retrieval figures.
 _Scored = tuple[_Row, float, Explanation, _Candidate]
@@ -369,23 +433,18 @@ def _score(
     filters: RankFilters,
     today: dt.date,
     method: str,
+    cache: RankCache,
 ) -> list[_Scored]:
     if not candidates:
         return []
-    ids = list(candidates)
-    rows: list[_Row] = []
-    base = _filtered_ids(filters, today).with_only_columns(*_SCORING_COLUMNS)
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        rows.extend(_Row(*values) for values in session.execute(base.where(Opportunity.id.in_(chunk))))
+    rows = cache.rows_for(session, list(candidates), filters, today)
     budget = parse_budget(profile.budget_range)
     programs = load_programs_by_aln(session)
     focus = [f.lower() for f in profile.focus_areas]
-    researcher: bool | None = bool(
-        _PROFILE_RESEARCH.search(f"{profile.program_description} {' '.join(focus)}")
-    )
+    researcher: bool | None = researches(f"{profile.program_description} {' '.join(focus)}")
     if not researcher and profile.org_type in RESEARCH_CAPABLE:
         researcher = None  # hospitals and universities also do research: a milder penalty
+    rural = names_rural(" ".join([profile.program_description, *profile.populations]))
     out: list[_Scored] = []
     refs_by_alns: dict[tuple[str, ...], list[ProgramRef]] = {}
     for opportunity in rows:
@@ -394,8 +453,8 @@ def _score(
         refs = refs_by_alns.get(alns)
         if refs is None:
             refs = refs_by_alns[alns] = _programs(opportunity, programs)
-        verdict = assess_cached(opportunity, profile.org_type, refs)
-        cvi_score = float(opportunity.cvi_score or 0.0)
+        verdict = for_profile(assess_cached(opportunity, profile.org_type, refs), opportunity, rural)
+        cvi_score = cvi_strength(opportunity)
         score = cand.topic + CVI_WEIGHT * cvi_score
         score *= CVI_BASE + CVI_GAIN * cvi_score
         score *= ELIGIBILITY_FACTOR[verdict.verdict]
@@ -437,11 +496,31 @@ def focus_overlap(
     return sum(1 for area in focus if area in activities or area in text)
 
 
+def cvi_strength(opportunity: Opportunity | _Row) -> float:
+    """How strongly the listing is CVI money, 0 to 1: the classifier's evidence over all it can find
+    (a listing naming violence interruption, GVI and HVIP outweighs a block grant CVI can also use,
+    though both score 1.0); the capped score where the evidence was not stored yet."""
+    if opportunity.cvi_evidence is not None:
+        return min(1.0, float(opportunity.cvi_evidence) / cvi.MAX_EVIDENCE)
+    return float(opportunity.cvi_score or 0.0)
+
+
 def reserved_for(opportunity: Opportunity | _Row, org_type: OrgType) -> bool:
-    """Every applicant code the listing names admits this org type: money set aside for its kind."""
+    """Every applicant code the listing names admits this org type or only its peers (``PEER_GROUPS``):
+    money set aside for its kind of applicant, not open to every nonprofit, school and university."""
     codes = [c.strip().zfill(2) for c in opportunity.eligibility_codes or []]
-    known = [CODE_ORG_TYPES[c] for c in codes if c in CODE_ORG_TYPES and c != "99"]
-    return bool(known) and all(org_type in kinds for kinds in known)
+    if OPEN_CODES & set(codes):
+        return False  # "unrestricted" or "others (see text)": not reserved for anyone
+    known = [CODE_ORG_TYPES[c] for c in codes if c in CODE_ORG_TYPES]
+    if not known:
+        return False
+    peers = next((group for group in PEER_GROUPS if org_type in group), frozenset({org_type}))
+    return all(org_type in kinds or (kinds and kinds <= peers) for kinds in known)
+
+
+def researches(profile_text: str) -> bool:
+    """The profile's organization does research itself (naming its research partner is not enough)."""
+    return bool(_PROFILE_RESEARCH.search(profile_text))
 
 
 def is_research(opportunity: Opportunity | _Row) -> bool:

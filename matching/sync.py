@@ -88,6 +88,7 @@ class ReindexReport:
     embedded: int = 0
     reused: int = 0
     removed_passages: int = 0
+    profiles_embedded: int = 0
     scored: int = 0
     cvi_eligible: int = 0
     details: dict[str, Any] = field(default_factory=dict)
@@ -127,6 +128,9 @@ def reindex(
         f"embeddings: {embedded.embedded} embedded, {embedded.reused} re-used, {embedded.removed} removed, "
         f"{embedded.passages} passages of {embedded.opportunities} opportunities"
     )
+
+    reused, report.profiles_embedded = embeddings.refresh_profiles(session, encoder)
+    say(f"program profiles: {report.profiles_embedded} embedded, {reused} unchanged")
 
     index = get_index(index_dir)
     claimed = pending.claim(index_dir)

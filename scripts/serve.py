@@ -8,7 +8,8 @@ Both processes are started from the repository folder with the caller's environm
 on its own, the other is stopped too and this exits non-zero, so a process manager (systemd,
 supervisord, a container runtime) restarts the pair rather than leaving a site without its scheduler.
 
-Refuses to start on SQLite unless ``SERVE_ALLOW_SQLITE=1``: the production store is PostgreSQL, and
+Refuses to start without a ``SECRET_KEY`` of at least 32 characters in the environment, and on SQLite
+unless ``SERVE_ALLOW_SQLITE=1``: the production store is PostgreSQL, and
 SQLite serialises writers, which several web workers plus a crawling scheduler would queue behind.
 """
 
@@ -51,6 +52,24 @@ def check_database(env: dict[str, str]) -> str | None:
     return None
 
 
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def check_secret_key(env: dict[str, str]) -> str | None:
+    """Why the signing key is unfit for production, or None.
+
+    Without ``SECRET_KEY`` each host would generate its own into ``instance/`` (fine for ``make run``,
+    wrong for several hosts, and a key on disk beside the code): production takes it from the
+    environment only.
+    """
+    key = env.get("SECRET_KEY", "")
+    if not key:
+        return "SECRET_KEY is not set (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters; use a long random value"
+    return None
+
+
 def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     for process in processes.values():
         if process.poll() is None:
@@ -67,7 +86,7 @@ def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
 def main() -> int:
     env = dict(os.environ)
-    problem = check_database(env)
+    problem = check_database(env) or check_secret_key(env)
     if problem:
         log("refused", reason=problem)
         return 2

@@ -145,13 +145,25 @@ def make_user(session: Session) -> Any:
     return factory
 
 
+def session_cookie_data(app: Flask, user: Any) -> dict[str, Any]:
+    """What a signed-in browser's session cookie holds for ``user``, with a live server-side session."""
+    from app.services import user_sessions
+    from app.sign_in import TOKEN_KEY
+
+    db = app.extensions["database"].session()
+    token = user_sessions.start(db, user.id, max_age_hours=1)
+    db.commit()
+    return {"_user_id": str(user.id), "_fresh": True, TOKEN_KEY: token}
+
+
 @pytest.fixture
-def login(client: FlaskClient) -> Any:
+def login(app: Flask, client: FlaskClient) -> Any:
     """Sign a user in on the test client without going through the sign-in form."""
 
     def sign_in(user: Any) -> None:
+        data = session_cookie_data(app, user)
         with client.session_transaction() as flask_session:
-            flask_session["_user_id"] = str(user.id)
-            flask_session["_fresh"] = True
+            flask_session.clear()
+            flask_session.update(data)
 
     return sign_in

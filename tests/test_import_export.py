@@ -83,4 +83,4 @@ def test_create_user_command(cli: FlaskCliRunner, session: Session) -> None:
     assert "already exists" in dup.output
     weak = cli.invoke(args=["create-user", "--email", "b@example.org", "--password", "short"])
     assert weak.exit_code != 0
-    assert "at least 10 characters" in weak.output
+    assert "at least 12 characters" in weak.output

@@ -12,6 +12,7 @@ from app.security import admin_required
 from app.services import audit, crawl_admin, ops_admin
 from app.services.crawl_admin import CrawlAdminError
 from app.services.ops_admin import OpsError
+from app.views.common import safe_next
 
 
 @bp.errorhandler(CrawlAdminError)
@@ -100,4 +101,4 @@ def retry_email(message_id: int) -> Response:
     message = ops_admin.retry_email(db_session(), acting_admin(), message_id)
     db_session().commit()
     flash(f"Message #{message.id} to {message.to_address} will be sent again.", "info")
-    return redirect(request.form.get("next") or url_for("admin.outbox"))
+    return redirect(safe_next(request.form.get("next"), url_for("admin.outbox")))

@@ -11,6 +11,7 @@ from app.models import Opportunity
 from app.security import admin_required
 from app.services import audit, curation
 from app.services.curation import CurationError
+from app.views.common import safe_next
 
 
 @bp.errorhandler(CurationError)
@@ -29,7 +30,9 @@ def _opportunity(opportunity_id: int) -> Opportunity:
 def _done(opportunity: Opportunity, message: str) -> Response:
     db_session().commit()
     flash(message, "info")
-    return redirect(request.form.get("next") or url_for("admin.opportunity", opportunity_id=opportunity.id))
+    return redirect(
+        safe_next(request.form.get("next"), url_for("admin.opportunity", opportunity_id=opportunity.id))
+    )
 
 
 @bp.get("/opportunities")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.links import http_url
 from app.models import Agency, CviProgram, Opportunity, OpportunityStatus, OpportunityVersion
 from app.services.search import CLOSING_WINDOWS, SearchParams
 from matching.ranker import Match
@@ -157,7 +158,7 @@ class OpportunitySummary(BaseModel):
             cvi_score=opportunity.cvi_score,
             focus_tags=list(opportunity.focus_tags or []),
             featured=bool(opportunity.featured),
-            source_url=opportunity.url,
+            source_url=http_url(opportunity.url),
             link=f"{base_url}/opportunities/{opportunity.id}",
             matched_terms=list(matched_terms or []),
         )

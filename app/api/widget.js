@@ -7,7 +7,9 @@
  * Options (all optional): data-department (one or more codes, comma-separated), data-state (two-letter
  * code), data-limit (1-20), data-target (id of the element to fill; default "cvi-deadlines", created
  * after the script tag when missing), data-title (heading text).
- * Every text is set with textContent (never innerHTML), and links must be http(s).
+ * Every text is set with textContent (never innerHTML), and links must be http(s). On a page whose
+ * Content-Security-Policy uses nonces, give the script tag the page's nonce: the widget's style block
+ * takes it too.
  */
 (function () {
   "use strict";
@@ -69,6 +71,8 @@
     if (document.getElementById("cvi-widget-styles")) { return; }
     var style = el("style");
     style.id = "cvi-widget-styles";
+    // A page with a nonce-based Content-Security-Policy allows this block when the script tag has its nonce.
+    if (script.nonce) { style.nonce = script.nonce; }
     style.textContent =
       ".cvi-widget{font:inherit;border:1px solid #c8ccd2;border-radius:6px;padding:.75rem 1rem;max-width:40rem}" +
       ".cvi-widget h2{font-size:1.1rem;margin:0 0 .5rem}" +

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy 2 models; importing this package registers every table on ``Base.metadata``."""
 
-from app.models.account import ApiKey, Organization, User
+from app.models.account import ApiKey, Invitation, Organization, User, UserSession
 from app.models.alerts import AlertSettings
 from app.models.audit import AuditEvent
 from app.models.catalogue import Agency, AssistanceListing, CviProgram
@@ -62,6 +62,7 @@ __all__ = [
     "EmailOutbox",
     "Frequency",
     "HttpCacheEntry",
+    "Invitation",
     "JobLock",
     "JobOutcome",
     "JobRun",
@@ -82,4 +83,5 @@ __all__ = [
     "SubscriptionKind",
     "TrackedOpportunity",
     "User",
+    "UserSession",
 ]

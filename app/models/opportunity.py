@@ -94,6 +94,9 @@ class Opportunity(Base):
 
     # Matching results (written by the matcher) and curation (written by admins).
     cvi_score: Mapped[float | None] = mapped_column(Float)
+    #: The classifier's evidence before ``cvi_score`` is capped at 1 (``matching.cvi.MAX_EVIDENCE`` at
+    #: most): how strongly the listing is CVI money, which the ranker weighs.
+    cvi_evidence: Mapped[float | None] = mapped_column(Float)
     cvi_reasons: Mapped[list[str]] = mapped_column(default=list)
     cvi_classified: Mapped[bool | None] = mapped_column(Boolean)
     cvi_override: Mapped[bool | None] = mapped_column(Boolean)

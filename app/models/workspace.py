@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, utcnow
@@ -32,6 +32,10 @@ class ProgramProfile(Base):
     funding_need: Mapped[str | None] = mapped_column(Text)
     budget_range: Mapped[str | None] = mapped_column(String(120))
     is_sample: Mapped[bool] = mapped_column(default=False)
+    #: The embedding of the profile's query text, and the model and text hash it was made from
+    #: (``matching.embeddings.embed_profiles``): a stale key means the profile changed since.
+    query_vector: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    query_vector_key: Mapped[str | None] = mapped_column(String(64))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

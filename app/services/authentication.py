@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import User
 from app.services import ratelimit
-from app.services.accounts import AccountError, find_user, set_password, verify_password
+from app.services.accounts import (
+    AccountError,
+    find_user,
+    hash_password,
+    needs_rehash,
+    set_password,
+    verify_password,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,8 @@ def sign_in(
             f"Try again in {_minutes(seconds)}, or reset your password.",
             limited=True,
         )
-    if user is None or not user.active or not verify_password(user, password):
+    # Verified even for an unknown email (against a dummy hash), so timing does not reveal accounts.
+    if not verify_password(user, password) or user is None or not user.active:
         if user is not None:
             user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
             if user.failed_sign_ins >= LOCK_AFTER:
@@ -82,6 +90,9 @@ def sign_in(
     user.failed_sign_ins = 0
     user.locked_until = None
     user.last_sign_in_at = now
+    if needs_rehash(user):
+        user.password_hash = hash_password(password)
+        log.info("password re-hashed with the current parameters", extra={"user_id": user.id})
     log.info("signed in", extra={"user_id": user.id})
     return SignInOutcome(user)
 

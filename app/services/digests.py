@@ -99,8 +99,8 @@ class ProfileMatcher(Protocol):
         """The top ``limit`` (id, reason); with ``explain``, reasons only for those ids (others "")."""
         ...
 
-    def prepare(self, profiles: Sequence[ProgramProfile]) -> None:
-        """Get ready to rank these profiles (e.g. embed them in one batch); may do nothing."""
+    def prepare(self, session: Session, profiles: Sequence[ProgramProfile]) -> None:
+        """Start of a run: get ready to rank these profiles (e.g. embed them in one batch)."""
 
 
 # --------------------------------------------------------------------------- periods
@@ -300,7 +300,7 @@ class DigestBuilder:
             return
         started = time.perf_counter()
         try:
-            prepare(profiles)
+            prepare(self.session, profiles)
         except ValueError as exc:  # a profile the matcher cannot read is skipped later, with its reason
             log.warning("program profiles not prepared", extra={"error": str(exc)})
         self.matcher_seconds += time.perf_counter() - started
@@ -678,6 +678,8 @@ def build_digests(
     searches = _by_id(session, SavedSearch, search_ids)
     profiles = _by_id(session, ProgramProfile, profile_ids)
     builder.prepare_profiles(list(profiles.values()))
+    if not dry_run:
+        session.commit()  # profile vectors embedded for this run serve the next runs too
     for user_id, (user, subs) in by_user.items():
         if user_id in done:
             run.already += 1

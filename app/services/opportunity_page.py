@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import labels
+from app.links import http_url
 from app.models import (
     AssistanceListing,
     CviProgram,
@@ -175,8 +177,10 @@ def tracked(session: Session, opportunity_id: int, organization_id: int | None) 
 
 def grants_gov_url(opportunity: Opportunity) -> str | None:
     """The listing on Grants.gov: its own link when it is one, else Grants.gov's page for its id or number."""
-    if opportunity.url and "grants.gov" in opportunity.url:
-        return opportunity.url
+    url = http_url(opportunity.url)
+    host = urlsplit(url).hostname or "" if url else ""
+    if url and (host == "grants.gov" or host.endswith(".grants.gov")):
+        return url
     if opportunity.source.startswith("grants.gov") and opportunity.source_id.isdigit():
         return f"https://www.grants.gov/search-results-detail/{opportunity.source_id}"
     if opportunity.number:

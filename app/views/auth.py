@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from app import sign_in as signed_in
 from app.db import db_session
 from app.forms import ResetPasswordForm, ResetRequestForm, SignInForm, SignUpForm
 from app.mail import MailError, send_email
-from app.models import OrgType
-from app.services import authentication, organizations, ratelimit
+from app.models import OrgType, User
+from app.services import authentication, organizations, ratelimit, user_sessions
 from app.services.accounts import AccountError, find_user
 from app.views.common import client_ip, safe_next
+
+#: Accounts one IP address may create per hour (sign-up says when an email is taken, so it is limited).
+SIGN_UP_LIMIT = 10
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -25,6 +29,10 @@ def sign_up() -> str | Response | tuple[str, int]:
     form = SignUpForm()
     if form.validate_on_submit():
         session = db_session()
+        decision = ratelimit.hit(session, f"sign-up:{client_ip()}", limit=SIGN_UP_LIMIT, window_seconds=3600)
+        session.commit()
+        if not decision.allowed:
+            abort(429, description="Too many accounts were created from your network. Try again in an hour.")
         try:
             user = organizations.sign_up(
                 session,
@@ -39,7 +47,7 @@ def sign_up() -> str | Response | tuple[str, int]:
             form.email.errors = [*form.email.errors, str(exc)]
         else:
             session.commit()
-            login_user(user)
+            signed_in.begin(user)
             flash("Welcome! Describe a program to see the funding that fits it.", "success")
             return redirect(url_for("profiles.new"))
     status = 400 if form.errors else 200
@@ -59,7 +67,7 @@ def sign_in() -> str | Response | tuple[str, int]:
         )
         session.commit()
         if outcome.user is not None:
-            login_user(outcome.user)
+            signed_in.begin(outcome.user)
             return redirect(safe_next(form.next.data, url_for("search.index")))
         flash(outcome.message or "Sign-in failed.", "error")
         status = 429 if outcome.limited else 401
@@ -70,7 +78,7 @@ def sign_in() -> str | Response | tuple[str, int]:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    logout_user()
+    signed_in.end()
     flash("You are signed out.", "info")
     return redirect(url_for("home.index"))
 
@@ -81,15 +89,14 @@ def reset_request() -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         session = db_session()
         email = (form.email.data or "").strip().lower()
-        decision = ratelimit.hit(
-            session, f"reset:{client_ip()}", limit=10, window_seconds=3600
-        )
+        decision = ratelimit.hit(session, f"reset:{client_ip()}", limit=10, window_seconds=3600)
         user = find_user(session, email) if decision.allowed else None
         session.commit()
         if user is not None and user.active:
             token = authentication.reset_token(current_app.config["SECRET_KEY"], user)
             link = current_app.config["BASE_URL"] + url_for("auth.reset_password", token=token)
-            try:
+            # A failure is logged by send_email; saying so here would tell a stranger the account exists.
+            with contextlib.suppress(MailError):
                 send_email(
                     current_app.config,
                     user.email,
@@ -98,11 +105,12 @@ def reset_request() -> str | Response | tuple[str, int]:
                     f"Choose a new password here within the next hour:\n{link}\n\n"
                     "If you did not ask, ignore this message; your password stays the same.\n",
                 )
-            except MailError:
-                flash("We could not send the email just now. Please try again in a few minutes.", "error")
-                return render_template("auth/reset_request.html", form=form), 503
         # The same answer whether or not the account exists, so the form does not reveal accounts.
-        flash(f"If an account exists for {email}, we sent it a link to choose a new password.", "info")
+        flash(
+            f"If an account exists for {email}, we sent it a link to choose a new password. "
+            "If nothing arrives within a few minutes, check the address and ask again.",
+            "info",
+        )
         return redirect(url_for("auth.sign_in"))
     return render_template("auth/reset_request.html", form=form), 400 if form.errors else 200
 
@@ -125,10 +133,25 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
             session.rollback()
             form.password.errors = [*form.password.errors, str(exc)]
         else:
+            user_sessions.revoke_all(session, user.id)  # whoever knew the old password is signed out
             session.commit()
-            if current_user.is_authenticated:
-                logout_user()
-            login_user(user)
+            _tell_password_changed(user)
+            signed_in.begin(user)
             flash("Your password is changed and you are signed in.", "success")
             return redirect(url_for("search.index"))
     return render_template("auth/reset_password.html", form=form), 400 if form.errors else 200
+
+
+def _tell_password_changed(user: User) -> None:
+    """ASVS 2.2.3: the account's owner hears of a password change (best effort: it is already done)."""
+    with contextlib.suppress(MailError):
+        send_email(
+            current_app.config,
+            user.email,
+            "Your CVI Funding Finder password was changed",
+            "The password of this account was just changed with a reset link, and every other "
+            "signed-in session was signed out.\n\n"
+            "If that was not you, ask for a new reset link at "
+            f"{current_app.config['BASE_URL']}{url_for('auth.reset_request')} and tell your "
+            f"organization's administrator, or write to {current_app.config['SECURITY_CONTACT']}.\n",
+        )

@@ -28,10 +28,16 @@ def client_ip() -> str:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site relative paths, so a sign-in link cannot redirect to another site."""
-    if not target:
+    """Only same-site relative paths, so a link cannot redirect to another site (ASVS 5.1.5).
+
+    Browsers drop tabs and newlines inside a URL and read ``\\`` as ``/``, so ``/\\evil.example`` or
+    ``/<tab>/evil.example`` would leave the site like ``//evil.example``: any of those is refused.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc:
         return default
     return target

@@ -40,5 +40,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response | tuple[str, int]:
-        log.exception("unhandled error", extra={"path": request.path})
+        # The route's pattern, not the path: reset, invitation and calendar paths carry secret tokens.
+        route = request.url_rule.rule if request.url_rule is not None else request.path
+        log.exception("unhandled error", extra={"path": route})
         return _render(InternalServerError("Please try again in a moment. The team has been told."))

@@ -3,79 +3,107 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app import sign_in as signed_in
 from app.db import db_session
 from app.forms import AcceptInviteForm, ButtonForm, InviteForm, RoleForm
 from app.mail import MailError, send_email
 from app.models import Organization, Role
 from app.security import member_required
-from app.services import organizations
+from app.services import organizations, ratelimit
 from app.services.accounts import AccountError, find_user
 from app.services.organizations import INVITE_MAX_AGE_SECONDS
 from app.views.common import organization_id, signed_in_user
 
 bp = Blueprint("org", __name__)
+#: Invitation emails one person may send per hour (the form mails any address it is given).
+INVITES_PER_HOUR = 20
 
 
-@bp.get("/organization")
-@member_required
-def members() -> str:
+def _members_page(organization: Organization, invite_form: InviteForm, status: int = 200) -> tuple[str, int]:
     session = db_session()
-    org_id = organization_id()
-    organization = session.get(Organization, org_id)
-    if organization is None:
-        abort(404)
-    people = organizations.members(session, org_id)
+    people = organizations.members(session, organization.id)
     return render_template(
         "org/members.html",
         organization=organization,
         people=people,
-        invite_form=InviteForm(),
+        invitations=organizations.pending_invitations(session, organization.id),
+        invite_form=invite_form,
         role_forms={p.id: RoleForm(role=str(p.role), prefix=f"u{p.id}") for p in people},
         button=ButtonForm(),
-    )
+    ), status
+
+
+@bp.get("/organization")
+@member_required
+def members() -> tuple[str, int]:
+    organization = db_session().get(Organization, organization_id())
+    if organization is None:
+        abort(404)
+    return _members_page(organization, InviteForm())
 
 
 @bp.post("/organization/invite")
 @member_required
 def invite() -> Response | tuple[str, int]:
     session = db_session()
-    org_id = organization_id()
-    organization = session.get(Organization, org_id)
+    organization = session.get(Organization, organization_id())
     form = InviteForm()
     if organization is None:
         abort(404)
     if not form.validate_on_submit():
-        people = organizations.members(session, org_id)
-        return render_template(
-            "org/members.html",
-            organization=organization,
-            people=people,
-            invite_form=form,
-            role_forms={p.id: RoleForm(role=str(p.role), prefix=f"u{p.id}") for p in people},
-            button=ButtonForm(),
-        ), 400
+        return _members_page(organization, form, 400)
     user = signed_in_user()
-    email = (form.email.data or "").strip().lower()
-    token = organizations.invite_token(current_app.config["SECRET_KEY"], organization, email, user)
+    decision = ratelimit.hit(session, f"invite:{user.id}", limit=INVITES_PER_HOUR, window_seconds=3600)
+    if not decision.allowed:
+        session.commit()
+        abort(429, description=f"You sent {INVITES_PER_HOUR} invitations this hour. Try again later.")
+    invitation = organizations.invite(session, organization, form.email.data or "", user)
+    session.commit()
+    token = organizations.invite_token(current_app.config["SECRET_KEY"], invitation)
     link = current_app.config["BASE_URL"] + url_for("org.accept", token=token)
     days = INVITE_MAX_AGE_SECONDS // 86400
     try:
         send_email(
             current_app.config,
-            email,
+            invitation.email,
             f"{user.name or user.email} invited you to {organization.name} on CVI Funding Finder",
             f"{user.name or user.email} invited you to join {organization.name} on CVI Funding Finder, "
             "where your team finds and tracks federal funding for community violence intervention.\n\n"
-            f"Accept the invitation within {days} days:\n{link}\n",
+            f"Accept the invitation within {days} days (the link works once):\n{link}\n",
         )
     except MailError:
+        organizations.withdraw_invitation(session, organization.id, invitation.id)
+        session.commit()
         flash("We could not send the invitation just now. Please try again in a few minutes.", "error")
         return redirect(url_for("org.members"))
-    flash(f"Invitation sent to {email}. The link works for {days} days.", "success")
+    flash(f"Invitation sent to {invitation.email}. The link works once, for {days} days.", "success")
     return redirect(url_for("org.members"))
+
+
+@bp.post("/organization/invitations/<int:invitation_id>/withdraw")
+@member_required
+def withdraw(invitation_id: int) -> Response:
+    session = db_session()
+    if not ButtonForm().validate_on_submit():
+        abort(400, description="The form expired. Reload the page and try again.")
+    try:
+        invitation = organizations.withdraw_invitation(session, organization_id(), invitation_id)
+    except AccountError as exc:
+        session.rollback()
+        abort(_status(exc), description=str(exc))
+    session.commit()
+    flash(f"The invitation to {invitation.email} no longer works.", "info")
+    return redirect(url_for("org.members"))
+
+
+def _status(error: AccountError) -> int:
+    """404 for another organization's people and invitations, 403 for a member acting as admin."""
+    if isinstance(error, organizations.NotInOrganization):
+        return 404
+    return 403 if isinstance(error, organizations.AdminOnly) else 400
 
 
 @bp.post("/organization/members/<int:user_id>/role")
@@ -91,7 +119,7 @@ def set_role(user_id: int) -> Response:
         )
     except AccountError as exc:
         session.rollback()
-        abort(403 if "Only an administrator" in str(exc) else 400, description=str(exc))
+        abort(_status(exc), description=str(exc))
     session.commit()
     flash(f"{target.email} is now {target.role}.", "success")
     return redirect(url_for("org.members"))
@@ -107,7 +135,7 @@ def remove(user_id: int) -> Response:
         target = organizations.remove_member(session, organization_id(), user_id, by=signed_in_user())
     except AccountError as exc:
         session.rollback()
-        abort(403 if "Only an administrator" in str(exc) else 400, description=str(exc))
+        abort(_status(exc), description=str(exc))
     session.commit()
     flash(f"{target.email} is no longer a member.", "success")
     return redirect(url_for("org.members"))
@@ -133,7 +161,7 @@ def accept(token: str) -> str | Response | tuple[str, int]:
             return render_template("org/accept.html", form=form, invitation=invitation, error=None), 400
         session.commit()
         if current is None:
-            login_user(user)
+            signed_in.begin(user)
         flash(f"Welcome to {invitation.organization.name}.", "success")
         return redirect(url_for("profiles.index"))
     has_account = find_user(session, invitation.email) is not None

@@ -140,27 +140,61 @@ def test_profiles_of_many_users_are_ranked_once_per_run(app: Flask, session: Ses
     assert len(run.digests) == 2 and run.matcher_calls == 1
 
 
-def test_a_run_embeds_its_profiles_in_one_batch_before_ranking(
+def test_a_run_embeds_changed_profiles_once_and_keeps_their_vectors(
     app: Flask, session: Session, make_user: Any, monkeypatch: Any
 ) -> None:
+    """Profiles are embedded in one batch before ranking, and only when their text changed since the
+    vector stored on them: a new scheduler process reads the stored vector instead of the model."""
     from matching import embeddings
     from matching.profile import ProfileInput
+    from matching.text import text_hash
 
     user = make_user()
     add_opportunity(
         session, at=NOW - dt.timedelta(hours=5), id="new", title="Violence interruption", description=OUTREACH
     )
+    tomorrow = NOW + dt.timedelta(days=1)
+    add_opportunity(
+        session,
+        at=tomorrow - dt.timedelta(hours=5),
+        id="newer",
+        title="Outreach workers",
+        description=OUTREACH,
+    )
     profile = _profile(session, user)
     text = ProfileInput.from_model(profile).query_text()
     embeddings._query_cache.pop(text, None)
     batches: list[list[str]] = []
-    real = embeddings.embed_queries
+    real = embeddings.encode
 
-    def spy(texts: list[str], encoder: Any = None) -> int:
+    def spy(texts: list[str], *args: Any, **kwargs: Any) -> Any:
         batches.append(list(texts))
-        return real(texts, encoder)
+        return real(texts, *args, **kwargs)
 
-    monkeypatch.setattr(embeddings, "embed_queries", spy)
+    monkeypatch.setattr(embeddings, "encode", spy)
     run = _build(session, app)
-    assert batches == [[text]] and text in embeddings._query_cache
+    assert batches == [embeddings.passages(text) or [text]] and text in embeddings._query_cache
     assert run.matcher_calls == 1 and run.built == 1
+    session.expire_all()
+    stored = session.get(ProgramProfile, profile.id)
+    assert stored is not None and stored.query_vector_key == text_hash(text, embeddings.MODEL_NAME)
+    assert stored.query_vector is not None
+    assert embeddings.from_bytes(stored.query_vector).tolist() == embeddings._query_cache[text].tolist()
+
+    # A fresh process (empty query cache), the next day: the stored vector is used, nothing embedded.
+    embeddings._query_cache.pop(text, None)
+    with time_machine.travel(tomorrow, tick=False):
+        builder = digests.builder_from_config(session, app.config, matcher=jobs.profile_matcher())
+        again = digests.build_digests(session, builder, Frequency.DAILY, keep=True)
+    assert batches == [embeddings.passages(text) or [text]]
+    assert again.built == 1 and again.matcher_calls == 1 and text in embeddings._query_cache
+
+    # The profile is edited: its next run embeds it again (and only it).
+    stored.program_description = OUTREACH + " We also run a hospital-based program."
+    session.commit()
+    edited = ProfileInput.from_model(stored).query_text()
+    embeddings._query_cache.pop(edited, None)
+    reused, embedded = embeddings.refresh_profiles(session)
+    session.commit()
+    assert (reused, embedded) == (0, 1) and batches[-1] == (embeddings.passages(edited) or [edited])
+    assert embeddings.refresh_profiles(session) == (1, 0) and len(batches) == 2

@@ -18,6 +18,7 @@ from app.models import Curation, Opportunity
 from app.services import cvi_scoring
 from app.services.opportunities import upsert_many
 from tests.browser.conftest import accessibility_problems
+from tests.conftest import session_cookie_data
 from tests.factories import record
 
 pytestmark = pytest.mark.browser
@@ -27,9 +28,7 @@ pytestmark = pytest.mark.browser
 def admin_page(app: Any, page: Any, live_server: Any, make_user: Any) -> Iterator[Any]:
     """A browser page signed in as an admin through a session cookie made by the app's own serializer."""
     admin = make_user("admin@example.org", role="admin")
-    cookie = app.session_interface.get_signing_serializer(app).dumps(
-        {"_user_id": str(admin.id), "_fresh": True}
-    )
+    cookie = app.session_interface.get_signing_serializer(app).dumps(session_cookie_data(app, admin))
     page.context.add_cookies(
         [{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}]
     )

@@ -56,6 +56,26 @@ def test_semantic_evidence() -> None:
     assert far.score == 0
 
 
+def test_evidence_is_not_capped() -> None:
+    """The score stops at 1.0; the evidence keeps counting, so CVI money outranks money CVI can use."""
+    core = cvi.score_opportunity(
+        _opp(
+            aln=["16.045"],
+            title="Community violence intervention",
+            description="Violence interrupters, street outreach, group violence intervention and "
+            "hospital-based violence intervention to stop shootings; mentoring and trauma-informed care.",
+        ),
+        CATALOGUE,
+    )
+    usable = cvi.score_opportunity(
+        _opp(aln=["16.045"], description="Flexible funds; may support community violence intervention."),
+        CATALOGUE,
+    )
+    assert core.score == 1.0 and core.evidence > 1.0
+    assert core.evidence <= cvi.MAX_EVIDENCE
+    assert usable.evidence == usable.score < core.evidence
+
+
 def test_override_wins(catalogue: Session) -> None:
     from tests.matching.conftest import import_fixture
 

@@ -100,3 +100,61 @@ def test_nothing_published_is_unknown() -> None:
 def test_unrestricted_text() -> None:
     text = "Organizations of every type, government and private, may apply."
     assert assess(_opp(text=text), "tribal government").verdict == "eligible"
+
+
+def test_named_as_the_applicants_partner() -> None:
+    """A listing that names the org type as the applicant's partner makes it a partner, not ineligible."""
+    opp = _opp(
+        ["00"],
+        "State educational agencies",
+        "Funds state education agencies, partnered with state mental health agencies and three local "
+        "districts, to expand school-based mental health.",
+    )
+    result = assess(opp, "school district")
+    assert result.verdict == "partner"
+    assert "three local districts" in (result.sentence or "")
+    opp = _opp(["01", "02"], description="Grantees, usually local governments, form community partnerships.")
+    assert assess(opp, "nonprofit").verdict == "partner"
+
+
+def test_subawards_to_others_are_no_route() -> None:
+    """Money passed on to kinds the sentence names does not reach an org type it leaves out."""
+    opp = _opp(
+        ["01", "02", "07", "12"],
+        "Units of local government, tribes and nonprofits; intermediary nonprofits regrant to small groups.",
+    )
+    assert assess(opp, "state government").verdict == "not eligible"
+    assert assess(opp, "school district").verdict == "not eligible"
+    opp = _opp(["00"], "States and territories; subgrants to localities and nonprofits.")
+    assert assess(opp, "nonprofit").verdict == "partner"
+    assert assess(opp, "institution of higher education").verdict == "not eligible"
+
+
+def test_subawards_a_sentence_denies_are_no_route() -> None:
+    opp = _opp(["06", "12"], description="Training for litigators. It does not fund local prevention.")
+    assert assess(opp, "city government").verdict == "not eligible"
+
+
+def test_catalogue_note_naming_partners() -> None:
+    """The catalogue's "hospitals and IHEs usually participate as partners" is a route for them."""
+    from matching.text import ProgramRef
+
+    note = "Local governments and nonprofits. Hospitals and IHEs usually participate as partners."
+    ref = ProgramRef("cvipi", "CVIPI", "16.045", "CBVIPI", eligible_applicants=note)
+    opp = _opp(["01", "02", "12"])
+    assert assess(opp, "institution of higher education", [ref]).verdict == "partner"
+    assert assess(opp, "school district", [ref]).verdict == "not eligible"
+
+
+def test_rural_money_needs_a_rural_profile() -> None:
+    from matching.eligibility import for_profile, names_rural
+
+    opp = _opp(["00", "01", "02", "07"], "Rural law enforcement agencies and prosecutors' offices")
+    verdict = assess(opp, "city government")
+    assert verdict.verdict == "eligible"
+    city = names_rural("A city violence prevention office in high-violence neighborhoods.")
+    narrowed = for_profile(verdict, opp, city)
+    assert narrowed.verdict == "not eligible" and "rural applicants only" in (narrowed.sentence or "")
+    assert for_profile(verdict, opp, names_rural("Services across a large rural reservation.")) == verdict
+    plain = _opp(["02"], "Units of local government")
+    assert for_profile(assess(plain, "city government"), plain, city).verdict == "eligible"

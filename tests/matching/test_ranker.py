@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Opportunity
+from app.models import Opportunity, OrgType
+from matching import cvi
 from matching.profile import MatchingError, ProfileInput
-from matching.ranker import RankFilters, parse_budget, rank
+from matching.ranker import RankFilters, cvi_strength, parse_budget, rank, researches, reserved_for
 from tests.matching.conftest import TODAY, profiles
 
 EVERYTHING = RankFilters.everything()
@@ -159,3 +160,59 @@ def test_parse_budget() -> None:
     assert parse_budget("up to 500k") == (125_000, 500_000)
     assert parse_budget("small") is None
     assert parse_budget(None) is None
+
+
+def test_reserved_for_peers_and_open_codes() -> None:
+    """Money for local governments and tribes is set aside for a city as much as city-only money;
+    "others (see text)" and "unrestricted" listings are reserved for no one."""
+    local = Opportunity(eligibility_codes=["01", "02", "07"])
+    assert reserved_for(local, OrgType.CITY_GOVERNMENT)
+    assert reserved_for(local, OrgType.TRIBAL_GOVERNMENT)
+    assert not reserved_for(local, OrgType.STATE_GOVERNMENT)
+    assert not reserved_for(Opportunity(eligibility_codes=["01", "02", "12"]), OrgType.CITY_GOVERNMENT)
+    assert reserved_for(Opportunity(eligibility_codes=["12", "13"]), OrgType.NONPROFIT)
+    assert not reserved_for(Opportunity(eligibility_codes=["12", "13", "25"]), OrgType.NONPROFIT)
+    assert not reserved_for(Opportunity(eligibility_codes=["05", "99"]), OrgType.SCHOOL_DISTRICT)
+    assert not reserved_for(Opportunity(eligibility_codes=[]), OrgType.NONPROFIT)
+
+
+def test_cvi_strength_reads_the_uncapped_evidence() -> None:
+    assert cvi_strength(Opportunity(cvi_score=1.0, cvi_evidence=cvi.MAX_EVIDENCE)) == 1.0
+    assert cvi_strength(Opportunity(cvi_score=1.0, cvi_evidence=1.0)) < 0.7
+    assert cvi_strength(Opportunity(cvi_score=0.8, cvi_evidence=None)) == 0.8  # not re-scored yet
+
+
+def test_a_research_partner_does_not_make_a_researcher() -> None:
+    assert researches("A university research center that studies firearm injury.")
+    assert not researches("Our research partner found fewer gun assaults near remediated lots.")
+
+
+def test_a_shared_rank_cache_gives_the_same_rankings(loaded: Session) -> None:
+    """A digest run shares one RankCache between its rankings: rows and filter results are read once,
+    and every profile, filter set and exclusion ranks exactly as it does alone."""
+    from matching.ranker import RankCache
+
+    cache = RankCache()
+    outreach = rank(loaded, profiles()["p-outreach"], filters=EVERYTHING, today=TODAY)
+    excluded = outreach[0].opportunity.id
+    cases = [
+        (profile_id, filters)
+        for profile_id in profiles()
+        for filters in (
+            EVERYTHING,
+            RankFilters(min_days_left=None),
+            RankFilters.everything(cvi_only=True),
+            RankFilters(statuses=None, min_days_left=None, departments=["HHS"], cvi_only=False),
+            RankFilters(statuses=None, min_days_left=None, cvi_only=False, exclude_ids=[excluded]),
+        )
+    ]
+    for _round in range(2):  # the second round reads everything from the cache
+        for profile_id, filters in cases:
+            alone = rank(loaded, profiles()[profile_id], filters=filters, today=TODAY, limit=50)
+            shared = rank(loaded, profiles()[profile_id], filters=filters, today=TODAY, limit=50, cache=cache)
+            assert [(m.opportunity.id, m.score, m.explanation.reason) for m in shared] == [
+                (m.opportunity.id, m.score, m.explanation.reason) for m in alone
+            ], (profile_id, filters)
+            if filters.exclude_ids:
+                assert excluded not in {m.opportunity.id for m in shared}
+    assert cache._rows and cache._allowed

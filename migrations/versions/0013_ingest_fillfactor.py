@@ -6,8 +6,8 @@ indexes (~2.2 s of server time per load, and the table doubled in size each nigh
 with room on the page PostgreSQL updates in place (a heap-only tuple: no index entries), 0.35 s,
 and the heap stays the same size. Only new pages follow the setting. SQLite has no such knob.
 
-Revision ID: 0010_ingest_fillfactor
-Revises: 0009_speed
+Revision ID: 0013_ingest_fillfactor
+Revises: 0012_cvi_evidence
 Create Date: 2026-12-05 12:00:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010_ingest_fillfactor"
-down_revision: str | None = "0009_speed"
+revision: str = "0013_ingest_fillfactor"
+down_revision: str | None = "0012_cvi_evidence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
