@@ -108,7 +108,8 @@ def test_team_evaluation_targets(team_results: dict[str, Any]) -> None:
 
 
 @pytest.mark.xfail(
-    reason="recall@20 (grade>=2) is 0.872 on seeds/eval (15 profiles, pooled judgments), short of the 0.90 target",
+    reason="recall@20 (grade>=2) is 0.872 on seeds/eval (15 profiles, pooled judgments), "
+    "short of the 0.90 target",
     strict=False,
 )
 def test_team_evaluation_recall_target(team_results: dict[str, Any]) -> None:
