@@ -2,6 +2,8 @@
 
 * timeouts on every request, retries with exponential backoff on connection errors, timeouts, 429
   and 5xx, honouring ``Retry-After`` (seconds or an HTTP date);
+* a wall-clock deadline per response (``HttpSettings.deadline``): the read timeout only bounds the
+  wait for each packet, so a server trickling a byte at a time would otherwise hold a crawl forever;
 * a per-host rate limit (minimum interval between requests to one host);
 * robots.txt, read once per host: a disallowed URL is refused with ``RobotsDisallowed``;
 * conditional GET: ``ETag``/``Last-Modified`` validators kept in a ``ValidatorCache`` (the service
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,8 @@ ArchiveCallback = Callable[[ArchivedPayload], None]
 class HttpSettings:
     contact: str = "ops@cvi-funding-finder.invalid"
     timeout: float = 30.0
+    #: Seconds a whole response (headers and body) may take; None for no limit. Downloads are exempt.
+    deadline: float | None = 120.0
     max_retries: int = 4
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -349,15 +354,15 @@ class HttpClient(_Verbs):
             self._wait_for_host(url)
             self.requests_made += 1
             try:
-                raw = self.session.request(
-                    method, url, headers=headers, json=json_body, timeout=self.settings.timeout
-                )
-                # Read the whole body now so a connection dropped mid-body is retried too.
-                _ = raw.content
+                # The whole body is read now so a connection dropped mid-body is retried too.
+                raw = self._request(method, url, headers=headers, json_body=json_body)
             except requests.Timeout as exc:
-                failure: FetchError = FetchTimeout(
-                    url, f"no response from {method} {url} within {self.settings.timeout:g} s"
+                detail = (
+                    str(exc)
+                    if isinstance(exc, TooSlow)
+                    else f"no response from {method} {url} within {self.settings.timeout:g} s"
                 )
+                failure: FetchError = FetchTimeout(url, detail)
                 cause: Exception = exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 failure = ConnectionFailed(url, f"connection failed for {method} {url}: {_short(exc)}")
@@ -388,6 +393,57 @@ class HttpClient(_Verbs):
             self._sleep(self._backoff(attempt))
             attempt += 1
 
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json_body: Any | None = None,
+    ) -> requests.Response:
+        """One request with its body read in full before ``deadline`` seconds have passed.
+
+        Each socket read waits at most ``timeout``; between reads the deadline is checked, so a
+        server that keeps sending a byte now and then is cut off (``TooSlow``) instead of holding
+        the crawl. urllib3's own errors are raised as the requests errors the callers handle.
+        """
+        started = time.monotonic()
+        raw = self.session.request(
+            method, url, headers=headers, json=json_body, timeout=self.settings.timeout, stream=True
+        )
+        deadline = self.settings.deadline
+        chunks: list[bytes] = []
+        try:
+            while True:
+                if deadline is not None and time.monotonic() - started > deadline:
+                    raise TooSlow(
+                        f"response from {method} {url} not complete within {deadline:g} s "
+                        f"({sum(map(len, chunks))} bytes received; the server is sending too slowly)"
+                    )
+                chunk = raw.raw.read1(_READ_SIZE, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except requests.RequestException:  # TooSlow (an OSError too, so caught before those)
+            raw.close()
+            raise
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raw.close()
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raw.close()
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except (urllib3.exceptions.ProtocolError, OSError) as exc:
+            raw.close()
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except BaseException:
+            raw.close()
+            raise
+        raw._content = b"".join(chunks)
+        raw._content_consumed = True  # type: ignore[attr-defined]
+        raw.raw.release_conn()  # read to the end: the connection goes back to the pool
+        return raw
+
     def _check_robots(self, url: str) -> None:
         if not self.settings.respect_robots:
             return
@@ -404,7 +460,7 @@ class HttpClient(_Verbs):
         parser = urllib.robotparser.RobotFileParser(robots_url)
         try:
             self._wait_for_host(robots_url)
-            raw = self.session.get(robots_url, timeout=self.settings.timeout)
+            raw = self._request("GET", robots_url)
         except requests.RequestException as exc:
             log.warning("robots.txt unreachable; proceeding", extra={"url": robots_url, "error": _short(exc)})
             return None
@@ -415,6 +471,14 @@ class HttpClient(_Verbs):
             return None
         parser.parse(raw.text.splitlines())
         return parser
+
+
+#: Bytes asked of the socket per read (one read returns what has arrived, up to this).
+_READ_SIZE = 1 << 16
+
+
+class TooSlow(requests.exceptions.Timeout):
+    """A response that did not finish within ``HttpSettings.deadline`` (a trickling server)."""
 
 
 def _short(exc: BaseException) -> str:
