@@ -199,9 +199,8 @@ def test_a_silent_source_times_out_and_the_others_are_stored(
     assert ed.status == "failed" and ed.finished_at is not None
     (error,) = _errors(session, ed)
     assert error.kind == "timeout" and error.url == f"{silent.url}/ed/forecast"
-    assert error.message == (
-        f"no response from GET {silent.url}/ed/forecast within 0.5 s (after 2 attempts)"
-    )
+    expected = f"no response from GET {silent.url}/ed/forecast within 0.5 s (after 2 attempts)"
+    assert error.message == expected
     # robots.txt (given up at once), then the page twice: each wait ended by the read timeout.
     assert silent.paths() == ["/robots.txt", "/ed/forecast", "/ed/forecast"]
     assert (ed.finished_at - ed.started_at).total_seconds() < 10
