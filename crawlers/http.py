@@ -70,6 +70,12 @@ class NotArchived(FetchError):
     kind = "not_archived"
 
 
+class StorageFailed(FetchError):
+    """A download that arrived but could not be written to disk (full, read-only)."""
+
+    kind = "storage"
+
+
 @dataclass
 class Response:
     """A finished response: the body is always bytes (possibly the cached body of a 304)."""
@@ -298,12 +304,7 @@ class HttpClient(_Verbs):
                         continue
                     if raw.status_code >= 400:
                         raise HttpStatusError(url, f"HTTP {raw.status_code} from GET {url}")
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    partial = destination.with_suffix(destination.suffix + ".part")
-                    with partial.open("wb") as out:
-                        for chunk in raw.iter_content(chunk_size):
-                            out.write(chunk)
-                    partial.replace(destination)
+                    self._save(raw, url, destination, chunk_size)
                     return destination
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.settings.max_retries:
@@ -312,6 +313,29 @@ class HttpClient(_Verbs):
                 attempt += 1
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _save(self, raw: requests.Response, url: str, destination: Path, chunk_size: int) -> None:
+        """Write the body beside ``destination`` and rename it into place once whole. A disk error
+        (full, read-only) removes the partial file, so a full disk is not left fuller, and an
+        earlier complete download at ``destination`` stays as it was."""
+        partial = destination.with_suffix(destination.suffix + ".part")
+        written = 0
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as out:
+                for chunk in raw.iter_content(chunk_size):
+                    out.write(chunk)
+                    written += len(chunk)
+            partial.replace(destination)
+        except OSError as exc:
+            if isinstance(exc, requests.RequestException):
+                raise  # a network error while reading: retried by the caller
+            partial.unlink(missing_ok=True)
+            raise StorageFailed(
+                url,
+                f"could not save {url} to {destination}: {exc.strerror or exc} "
+                f"(errno {exc.errno}; {written} bytes received, partial file removed)",
+            ) from exc
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
