@@ -18,9 +18,12 @@ Sleeping and the clock are injectable so tests never wait for real backoff.
 from __future__ import annotations
 
 import abc
+import contextlib
 import email.utils
 import json
 import logging
+import socket
+import threading
 import time
 import urllib.robotparser
 from collections.abc import Callable, Iterable
@@ -30,7 +33,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +230,9 @@ class HttpClient(_Verbs):
         self.sleep = sleep
         self.clock = clock
         self.session = session or requests.Session()
+        if session is None:
+            for prefix in ("http://", "https://"):
+                self.session.mount(prefix, _WatchedAdapter())
         self.session.headers["User-Agent"] = self.settings.user_agent
         self.session.headers["Accept-Encoding"] = "gzip, deflate"
         self._last_request: dict[str, float] = {}
@@ -432,9 +440,22 @@ class HttpClient(_Verbs):
         the crawl. urllib3's own errors are raised as the requests errors the callers handle.
         """
         started = time.monotonic()
-        raw = self.session.request(
-            method, url, headers=headers, json=json_body, timeout=self.settings.timeout, stream=True
-        )
+        deadline = self.settings.deadline
+        with _Watchdog(deadline) as watchdog:
+            try:
+                raw = self.session.request(
+                    method, url, headers=headers, json=json_body, timeout=self.settings.timeout, stream=True
+                )
+                return self._read_body(raw, method, url, started)
+            except requests.RequestException as exc:
+                if watchdog.fired and not isinstance(exc, TooSlow):
+                    raise TooSlow(
+                        f"response from {method} {url} not complete within {deadline:g} s "
+                        "(the server is sending too slowly)"
+                    ) from exc
+                raise
+
+    def _read_body(self, raw: requests.Response, method: str, url: str, started: float) -> requests.Response:
         deadline = self.settings.deadline
         chunks: list[bytes] = []
         try:
@@ -503,6 +524,79 @@ _READ_SIZE = 1 << 16
 
 class TooSlow(requests.exceptions.Timeout):
     """A response that did not finish within ``HttpSettings.deadline`` (a trickling server)."""
+
+
+class _Watchdog:
+    """Shuts the socket of the request made in its ``with`` block once ``deadline`` seconds passed.
+
+    The read timeout bounds each wait for bytes, and the body loop checks the deadline between
+    reads; but while the status line and headers are read nothing returns to us, so a server
+    trickling its headers is cut from this timer thread (the read then fails at once).
+    """
+
+    _current = threading.local()
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.connection: Any = None
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    @classmethod
+    def watching(cls) -> _Watchdog | None:
+        watchdog: _Watchdog | None = getattr(cls._current, "watchdog", None)
+        return watchdog
+
+    def __enter__(self) -> _Watchdog:
+        if self.deadline is not None:
+            self._timer = threading.Timer(self.deadline, self._cut)
+            self._timer.daemon = True
+            self._timer.start()
+            _Watchdog._current.watchdog = self
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            _Watchdog._current.watchdog = None
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            sock = getattr(self.connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedPoolMixin:
+    """Tells the watchdog of the current request which connection the request went out on."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        watchdog = _Watchdog.watching()
+        if watchdog is not None:
+            watchdog.connection = conn
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPPool(_WatchedPoolMixin, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPoolMixin, urllib3.HTTPSConnectionPool):
+    pass
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 def _short(exc: BaseException) -> str:

@@ -32,7 +32,8 @@ GIVE_UP_SECONDS = 30.0
 
 class StallingServer:
     """Accepts every connection, reads the request, then stalls: ``silent`` sends nothing at all;
-    ``trickle`` sends a 200 with a large Content-Length and then one body byte every ``interval``."""
+    ``trickle`` sends a 200 with a large Content-Length and then one body byte every ``interval``;
+    ``trickle_headers`` sends the status line and then one byte of an endless header line."""
 
     def __init__(self, mode: str, interval: float = 0.1) -> None:
         self.mode = mode
@@ -74,15 +75,17 @@ class StallingServer:
                     return
                 request += data
             self.requests.append(request.split(b"\r\n", 1)[0].decode("latin-1"))
-            if self.mode == "trickle":
+            opening = {
+                "trickle": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000000\r\n\r\n",
+                "trickle_headers": b"HTTP/1.1 200 OK\r\nX-Slow: ",
+            }.get(self.mode)
+            if opening:
                 try:
-                    connection.sendall(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000000\r\n\r\n"
-                    )
+                    connection.sendall(opening)
                 except OSError:
                     return
             while not self.stopped.is_set() and time.monotonic() - started < GIVE_UP_SECONDS:
-                if self.mode == "trickle":
+                if self.mode != "silent":
                     try:
                         connection.sendall(b"<")
                     except OSError:
@@ -129,9 +132,9 @@ def silent() -> Iterator[StallingServer]:
     yield from _stalling("silent")
 
 
-@pytest.fixture
-def trickle() -> Iterator[StallingServer]:
-    yield from _stalling("trickle")
+@pytest.fixture(params=["trickle", "trickle_headers"])
+def trickle(request: pytest.FixtureRequest) -> Iterator[StallingServer]:
+    yield from _stalling(request.param)
 
 
 def _urls(server: FakeServer, hanging: StallingServer) -> dict[str, str]:
@@ -211,7 +214,8 @@ def test_a_silent_source_times_out_and_the_others_are_stored(
 def test_a_trickling_source_is_cut_off_by_the_response_deadline(
     app: Flask, server: FakeServer, trickle: StallingServer, session: Session
 ) -> None:
-    """A byte every 0.1 s never trips the 0.5 s read timeout; the 1 s deadline per response does."""
+    """A byte every 0.1 s (of the body, or of the headers) never trips the 0.5 s read timeout; the
+    1 s deadline per response does."""
     _configure(app, server, trickle)
     started = time.monotonic()
     result = app.test_cli_runner().invoke(args=["crawl", "--source", "ed_forecast", "--source", "dol_eta"])
