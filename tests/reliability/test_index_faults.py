@@ -8,6 +8,7 @@ is under test.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -243,3 +244,27 @@ def test_a_lock_held_by_a_hung_writer_leaves_the_change_pending_for_reindex(
     assert result.exit_code == 0, result.output
     assert _titles(client, "Mentoring") == ["Rural youth mentoring"]
     assert pending.count(catalogue) == 0
+
+
+def test_digests_still_match_saved_searches_without_the_index(
+    app: Flask, session: Session, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A removed index must not make every saved search come back empty (no digest at all)."""
+    import time_machine
+
+    from tests.alerts.conftest import NOW, add_opportunity, subscribe_search
+
+    monkeypatch.setattr(embeddings, "encode", _unit_vectors)
+    user = make_user("writer@example.org")
+    add_opportunity(session, at=NOW - dt.timedelta(hours=3), title="Street outreach workers")
+    subscribe_search(session, user, {"q": "outreach"})
+    index_dir = Path(app.config["INDEX_DIR"])
+    assert get_index(index_dir).doc_count() == 1
+    get_index(index_dir)._reset_searcher()  # as in a scheduler process that has not searched yet
+    shutil.rmtree(index_dir)
+
+    with time_machine.travel(NOW, tick=False):
+        result = app.test_cli_runner().invoke(args=["send-digests", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "1 digests would be sent" in result.output
+    assert f"--- to {user.email}: Your daily CVI funding digest: 1 new opportunity" in result.output
