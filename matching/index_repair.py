@@ -197,7 +197,8 @@ def repair_in_background(
     def work() -> None:
         try:
             with session_factory() as session:
-                ensure(session, index_dir, trigger=trigger, rebuild_missing=False)
+                # Only started once this process saw the index fail: gone now means removed.
+                ensure(session, index_dir, trigger=trigger)
         except Exception:
             log.exception(
                 "keyword index repair failed; `flask reindex` rebuilds it", extra={"index_dir": key}

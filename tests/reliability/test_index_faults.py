@@ -109,7 +109,7 @@ def test_directory_removed_search_answers_from_the_database_and_reindex_rebuilds
     assert _titles(client, "OUTREACHES") == ["Street outreach workers"]
 
 
-def test_directory_removed_under_a_live_searcher_is_noticed(
+def test_directory_removed_under_a_live_searcher_is_noticed_and_rebuilt(
     app: Flask, session: Session, catalogue: Path, client: FlaskClient
 ) -> None:
     index = get_index(catalogue)
@@ -117,7 +117,10 @@ def test_directory_removed_under_a_live_searcher_is_noticed(
     shutil.rmtree(catalogue)
     with pytest.raises(keyword.IndexUnavailable, match="was removed"):
         index.search("outreach")
-    assert _titles(client, "Outreach") == ["Street outreach workers"]
+    assert _titles(client, "Outreach") == ["Street outreach workers"]  # and starts the rebuild
+    _wait_for_repairs()
+    assert index_repair.check(catalogue).ok and index.doc_count() == 3
+    assert _titles(client, "OUTREACHES") == ["Street outreach workers"]
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage", "toc_garbage"])
