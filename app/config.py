@@ -74,6 +74,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
     }
     config.update(_security_config(env, config["BASE_URL"]))
     config.update(_alert_config(env))
+    config.update(_crawl_config(env))
     for name, default in SOURCE_URL_DEFAULTS.items():
         config[name] = env(name) or default
     return config
@@ -107,6 +108,17 @@ def _security_config(env: Any, base_url: str) -> dict[str, Any]:
 def _domain(base_url: str) -> str:
     """The host of the public address (``security@`` that host is the default security contact)."""
     return urlsplit(base_url).hostname or "localhost"
+
+
+def _crawl_config(env: Any) -> dict[str, Any]:
+    """How patient the crawlers are with a slow or failing source (``app.services.crawling``)."""
+    return {
+        "CRAWL_TIMEOUT": float(env("CRAWL_TIMEOUT") or 30),
+        "CRAWL_REQUEST_DEADLINE": float(env("CRAWL_REQUEST_DEADLINE") or 120),
+        "CRAWL_MAX_RETRIES": int(env("CRAWL_MAX_RETRIES") or 4),
+        "CRAWL_BACKOFF": float(env("CRAWL_BACKOFF") or 1),
+        "CRAWL_MIN_INTERVAL": float(env("CRAWL_MIN_INTERVAL") or 1),
+    }
 
 
 def _alert_config(env: Any) -> dict[str, Any]:

@@ -114,9 +114,13 @@ def profile_matcher() -> digests.ProfileMatcher | None:
 
 
 def keyword_index(config: Mapping[str, Any]) -> Any | None:
-    """The Whoosh index for saved-search keywords, when the matcher is installed."""
+    """The Whoosh index for saved-search keywords, when the matcher is installed and the index can be
+    searched; else None, and saved searches match in SQL (a missing index must not empty digests)."""
     get_index = optional("matching.keyword", "get_index")
-    return get_index(config["INDEX_DIR"]) if get_index is not None else None
+    if get_index is None:
+        return None
+    index = get_index(config["INDEX_DIR"])
+    return index if index.available() else None
 
 
 def _required(module: str, attribute: str) -> Callable[..., Any]:

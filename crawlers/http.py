@@ -2,6 +2,8 @@
 
 * timeouts on every request, retries with exponential backoff on connection errors, timeouts, 429
   and 5xx, honouring ``Retry-After`` (seconds or an HTTP date);
+* a wall-clock deadline per response (``HttpSettings.deadline``): the read timeout only bounds the
+  wait for each packet, so a server trickling a byte at a time would otherwise hold a crawl forever;
 * a per-host rate limit (minimum interval between requests to one host);
 * robots.txt, read once per host: a disallowed URL is refused with ``RobotsDisallowed``;
 * conditional GET: ``ETag``/``Last-Modified`` validators kept in a ``ValidatorCache`` (the service
@@ -16,9 +18,12 @@ Sleeping and the clock are injectable so tests never wait for real backoff.
 from __future__ import annotations
 
 import abc
+import contextlib
 import email.utils
 import json
 import logging
+import socket
+import threading
 import time
 import urllib.robotparser
 from collections.abc import Callable, Iterable
@@ -28,6 +33,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,12 @@ class ConnectionFailed(FetchError):
 
 class NotArchived(FetchError):
     kind = "not_archived"
+
+
+class StorageFailed(FetchError):
+    """A download that arrived but could not be written to disk (full, read-only)."""
+
+    kind = "storage"
 
 
 @dataclass
@@ -147,6 +161,8 @@ ArchiveCallback = Callable[[ArchivedPayload], None]
 class HttpSettings:
     contact: str = "ops@cvi-funding-finder.invalid"
     timeout: float = 30.0
+    #: Seconds a whole response (headers and body) may take; None for no limit. Downloads are exempt.
+    deadline: float | None = 120.0
     max_retries: int = 4
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -214,6 +230,9 @@ class HttpClient(_Verbs):
         self.sleep = sleep
         self.clock = clock
         self.session = session or requests.Session()
+        if session is None:
+            for prefix in ("http://", "https://"):
+                self.session.mount(prefix, _WatchedAdapter())
         self.session.headers["User-Agent"] = self.settings.user_agent
         self.session.headers["Accept-Encoding"] = "gzip, deflate"
         self._last_request: dict[str, float] = {}
@@ -293,12 +312,7 @@ class HttpClient(_Verbs):
                         continue
                     if raw.status_code >= 400:
                         raise HttpStatusError(url, f"HTTP {raw.status_code} from GET {url}")
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    partial = destination.with_suffix(destination.suffix + ".part")
-                    with partial.open("wb") as out:
-                        for chunk in raw.iter_content(chunk_size):
-                            out.write(chunk)
-                    partial.replace(destination)
+                    self._save(raw, url, destination, chunk_size)
                     return destination
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.settings.max_retries:
@@ -307,6 +321,29 @@ class HttpClient(_Verbs):
                 attempt += 1
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _save(self, raw: requests.Response, url: str, destination: Path, chunk_size: int) -> None:
+        """Write the body beside ``destination`` and rename it into place once whole. A disk error
+        (full, read-only) removes the partial file, so a full disk is not left fuller, and an
+        earlier complete download at ``destination`` stays as it was."""
+        partial = destination.with_suffix(destination.suffix + ".part")
+        written = 0
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as out:
+                for chunk in raw.iter_content(chunk_size):
+                    out.write(chunk)
+                    written += len(chunk)
+            partial.replace(destination)
+        except OSError as exc:
+            if isinstance(exc, requests.RequestException):
+                raise  # a network error while reading: retried by the caller
+            partial.unlink(missing_ok=True)
+            raise StorageFailed(
+                url,
+                f"could not save {url} to {destination}: {exc.strerror or exc} "
+                f"(errno {exc.errno}; {written} bytes received, partial file removed)",
+            ) from exc
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -349,15 +386,15 @@ class HttpClient(_Verbs):
             self._wait_for_host(url)
             self.requests_made += 1
             try:
-                raw = self.session.request(
-                    method, url, headers=headers, json=json_body, timeout=self.settings.timeout
-                )
-                # Read the whole body now so a connection dropped mid-body is retried too.
-                _ = raw.content
+                # The whole body is read now so a connection dropped mid-body is retried too.
+                raw = self._request(method, url, headers=headers, json_body=json_body)
             except requests.Timeout as exc:
-                failure: FetchError = FetchTimeout(
-                    url, f"no response from {method} {url} within {self.settings.timeout:g} s"
+                detail = (
+                    str(exc)
+                    if isinstance(exc, TooSlow)
+                    else f"no response from {method} {url} within {self.settings.timeout:g} s"
                 )
+                failure: FetchError = FetchTimeout(url, detail)
                 cause: Exception = exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 failure = ConnectionFailed(url, f"connection failed for {method} {url}: {_short(exc)}")
@@ -388,6 +425,70 @@ class HttpClient(_Verbs):
             self._sleep(self._backoff(attempt))
             attempt += 1
 
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json_body: Any | None = None,
+    ) -> requests.Response:
+        """One request with its body read in full before ``deadline`` seconds have passed.
+
+        Each socket read waits at most ``timeout``; between reads the deadline is checked, so a
+        server that keeps sending a byte now and then is cut off (``TooSlow``) instead of holding
+        the crawl. urllib3's own errors are raised as the requests errors the callers handle.
+        """
+        started = time.monotonic()
+        deadline = self.settings.deadline
+        with _Watchdog(deadline) as watchdog:
+            try:
+                raw = self.session.request(
+                    method, url, headers=headers, json=json_body, timeout=self.settings.timeout, stream=True
+                )
+                return self._read_body(raw, method, url, started)
+            except requests.RequestException as exc:
+                if watchdog.fired and not isinstance(exc, TooSlow):
+                    raise TooSlow(
+                        f"response from {method} {url} not complete within {deadline:g} s "
+                        "(the server is sending too slowly)"
+                    ) from exc
+                raise
+
+    def _read_body(self, raw: requests.Response, method: str, url: str, started: float) -> requests.Response:
+        deadline = self.settings.deadline
+        chunks: list[bytes] = []
+        try:
+            while True:
+                if deadline is not None and time.monotonic() - started > deadline:
+                    raise TooSlow(
+                        f"response from {method} {url} not complete within {deadline:g} s "
+                        f"({sum(map(len, chunks))} bytes received; the server is sending too slowly)"
+                    )
+                chunk = raw.raw.read1(_READ_SIZE, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except requests.RequestException:  # TooSlow (an OSError too, so caught before those)
+            raw.close()
+            raise
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raw.close()
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raw.close()
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except (urllib3.exceptions.ProtocolError, OSError) as exc:
+            raw.close()
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except BaseException:
+            raw.close()
+            raise
+        raw._content = b"".join(chunks)
+        raw._content_consumed = True  # type: ignore[attr-defined]
+        raw.raw.release_conn()  # read to the end: the connection goes back to the pool
+        return raw
+
     def _check_robots(self, url: str) -> None:
         if not self.settings.respect_robots:
             return
@@ -404,7 +505,7 @@ class HttpClient(_Verbs):
         parser = urllib.robotparser.RobotFileParser(robots_url)
         try:
             self._wait_for_host(robots_url)
-            raw = self.session.get(robots_url, timeout=self.settings.timeout)
+            raw = self._request("GET", robots_url)
         except requests.RequestException as exc:
             log.warning("robots.txt unreachable; proceeding", extra={"url": robots_url, "error": _short(exc)})
             return None
@@ -415,6 +516,87 @@ class HttpClient(_Verbs):
             return None
         parser.parse(raw.text.splitlines())
         return parser
+
+
+#: Bytes asked of the socket per read (one read returns what has arrived, up to this).
+_READ_SIZE = 1 << 16
+
+
+class TooSlow(requests.exceptions.Timeout):
+    """A response that did not finish within ``HttpSettings.deadline`` (a trickling server)."""
+
+
+class _Watchdog:
+    """Shuts the socket of the request made in its ``with`` block once ``deadline`` seconds passed.
+
+    The read timeout bounds each wait for bytes, and the body loop checks the deadline between
+    reads; but while the status line and headers are read nothing returns to us, so a server
+    trickling its headers is cut from this timer thread (the read then fails at once).
+    """
+
+    _current = threading.local()
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.connection: Any = None
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    @classmethod
+    def watching(cls) -> _Watchdog | None:
+        watchdog: _Watchdog | None = getattr(cls._current, "watchdog", None)
+        return watchdog
+
+    def __enter__(self) -> _Watchdog:
+        if self.deadline is not None:
+            self._timer = threading.Timer(self.deadline, self._cut)
+            self._timer.daemon = True
+            self._timer.start()
+            _Watchdog._current.watchdog = self
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            _Watchdog._current.watchdog = None
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            sock = getattr(self.connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedPoolMixin:
+    """Tells the watchdog of the current request which connection the request went out on."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        watchdog = _Watchdog.watching()
+        if watchdog is not None:
+            watchdog.connection = conn
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPPool(_WatchedPoolMixin, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPoolMixin, urllib3.HTTPSConnectionPool):
+    pass
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 def _short(exc: BaseException) -> str:

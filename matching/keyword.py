@@ -9,9 +9,11 @@ CVI right after the commit that changed them (a bulk load leaves them to ``reind
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -55,6 +57,18 @@ POSTINGS_BUDGET = 60_000
 #: Stems in more than this share of documents say nothing about a match.
 COMMON_SHARE = 0.5
 WHOOSH_WORDS = frozenset({"and", "or", "not", "andnot", "andmaybe", "to"})
+#: Seconds a writer waits for the index's write lock (held by another process's writer).
+WRITER_LOCK_TIMEOUT = 60.0
+
+
+class IndexUnavailable(Exception):
+    """The index on disk cannot be read (deleted under us, truncated, garbage): callers search the
+    database instead, and ``matching.index_repair`` rebuilds it from the store."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"keyword index at {path} is unreadable: {detail}")
+        self.path = path
+        self.detail = detail
 
 
 def schema() -> Schema:
@@ -204,14 +218,74 @@ class KeywordIndex:
         # each thread keeps its own, reopened when the index has a newer generation.
         self._local = threading.local()
         self._ix: Any = None
+        self._ix_inode = -1
         self._build_lock = threading.Lock()
         #: (index generation, its scoring table), shared by the threads searching that generation.
-        self._table_state: tuple[int, _ScoreTable] | None = None
+        self._table_state: tuple[Any, _ScoreTable] | None = None
+        #: Why the index was last found unreadable, and the on-disk state it was found in: until the
+        #: directory changes (a rebuild swapped in), ``available`` says no without touching it again.
+        self.broken: str | None = None
+        self._broken_at: tuple[int, int] | None = None
 
     # -- storage ------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return self.path.exists() and windex.exists_in(str(self.path))
+        """Whether an index is stored here (possibly a damaged one: see ``available``)."""
+        if not self.path.is_dir():
+            return False
+        try:
+            return bool(windex.exists_in(str(self.path)))
+        except Exception:  # an unreadable table of contents: there is an index, and it is damaged
+            return any(self.path.glob("_MAIN_*.toc"))
+
+    def _state(self) -> tuple[int, int] | None:
+        """(directory inode, latest generation): changes when the index is written or swapped."""
+        try:
+            return self._probe()
+        except Exception:
+            return None
+
+    def _probe(self) -> tuple[int, int] | None:
+        if not self.path.is_dir():
+            return None
+        inode = os.stat(self.path).st_ino
+        return inode, int(windex.open_dir(str(self.path)).latest_generation())
+
+    def available(self) -> bool:
+        """Whether searching is worth trying: a built index is there (generation 0 is one being
+        created, still empty) and it is not the one last found damaged. An unreadable table of
+        contents is noted as damage (``broken``) here."""
+        try:
+            state = self._probe()
+        except Exception as exc:
+            if self.exists():
+                self._unavailable(exc)
+            return False
+        if state is None or state[1] < 1:
+            return False
+        if self._broken_at is not None:
+            if state == self._broken_at:
+                return False
+            self.broken = self._broken_at = None
+        return True
+
+    def _unavailable(self, exc: BaseException) -> IndexUnavailable:
+        """Forget everything opened from a damaged index and say so once (a structured log line)."""
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        first = self.broken is None
+        self.broken = detail
+        self._broken_at = self._state()
+        with contextlib.suppress(Exception):
+            self._close_thread_searcher()
+        with self._lock:
+            self._ix = None
+            self._table_state = None
+        if first:
+            log.warning(
+                "keyword index unreadable; searches use the database until it is rebuilt",
+                extra={"index_dir": str(self.path), "error": detail},
+            )
+        return IndexUnavailable(self.path, detail)
 
     def _open(self, create: bool = False) -> Any:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -220,7 +294,7 @@ class KeywordIndex:
         return windex.open_dir(str(self.path))
 
     def _writer(self, ix: Any) -> Any:
-        return ix.writer(timeout=60.0, delay=0.1)
+        return ix.writer(timeout=WRITER_LOCK_TIMEOUT, delay=0.1)
 
     def rebuild(
         self, session: Session, progress: Callable[[int, int], None] | None = None, *, procs: int = 1
@@ -248,6 +322,7 @@ class KeywordIndex:
             writer.cancel()
             raise
         self._reset_searcher()
+        self.broken = self._broken_at = None
         return done
 
     def update(self, session: Session, ids: Iterable[int]) -> tuple[int, int]:
@@ -258,6 +333,10 @@ class KeywordIndex:
         wanted = sorted(set(ids))
         if not wanted:
             return 0, 0
+        if not self.exists():
+            # No index (never built, or its directory was removed): build it whole from the store,
+            # never one holding only the few documents this commit changed.
+            return self.rebuild(session), 0
         programs = load_programs_by_aln(session)
         ix = self._open()
         writer = self._writer(ix)
@@ -313,18 +392,34 @@ class KeywordIndex:
         """Forget this thread's searcher and the scoring tables: the next query starts cold."""
         self._close_thread_searcher()
         with self._lock:
+            self._ix = None
             self._table_state = None
 
     def searcher(self) -> Any:
         """This thread's searcher, reused across queries; reopened when the index on disk has a
-        newer generation (written by this process or another one)."""
+        newer generation (written by this process or another one) or was swapped for a rebuilt one
+        (another directory inode). Raises ``IndexUnavailable`` when the index cannot be read."""
+        try:
+            return self._searcher()
+        except IndexUnavailable:
+            raise
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def _searcher(self) -> Any:
         searcher = getattr(self._local, "searcher", None)
+        if not self.path.is_dir():
+            if searcher is not None:
+                raise FileNotFoundError(f"index directory {self.path} was removed")
+            return None
+        inode = os.stat(self.path).st_ino
         with self._lock:
-            if self._ix is None:
+            if self._ix is None or self._ix_inode != inode:
                 if not self.exists():
                     return None
                 self._ix = windex.open_dir(str(self.path))
-            latest = self._ix.latest_generation()
+                self._ix_inode = inode
+            latest = (inode, self._ix.latest_generation())
         if searcher is not None and getattr(self._local, "generation", -1) == latest:
             return searcher
         if searcher is not None:
@@ -333,7 +428,8 @@ class KeywordIndex:
             return None
         with self._lock:
             self._ix = windex.open_dir(str(self.path))
-            generation = self._ix.latest_generation()
+            self._ix_inode = inode
+            generation = (inode, self._ix.latest_generation())
             searcher = self._ix.searcher(weighting=BM25F())
         self._local.searcher = searcher
         self._local.generation = generation
@@ -386,6 +482,19 @@ class KeywordIndex:
         searcher = self.searcher()
         if searcher is None:
             return []
+        try:
+            return self._search(searcher, parsed, limit, filter_ids, terms)
+        except Exception as exc:  # a segment truncated or overwritten under the open searcher
+            raise self._unavailable(exc) from exc
+
+    def _search(
+        self,
+        searcher: Any,
+        parsed: ParsedQuery,
+        limit: int | None,
+        filter_ids: Iterable[int] | None,
+        terms: bool | None,
+    ) -> list[KeywordHit]:
         table = self._table(searcher)
         built = parsed.build(_Statistics(searcher, table))
         if built is None:

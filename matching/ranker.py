@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from app.models import Opportunity, OrgType, PassageEmbedding
 from matching import cvi, embeddings
 from matching.eligibility import CODE_ORG_TYPES, Verdict, assess_cached, for_profile, names_rural
-from matching.keyword import KeywordHit, ParsedQuery, get_index, safe_query
+from matching.keyword import IndexUnavailable, KeywordHit, ParsedQuery, get_index, safe_query
 from matching.profile import MatchingError, ProfileInput
 from matching.text import ProgramRef, load_programs_by_aln, program_for, sentences
 
@@ -257,9 +257,12 @@ def _retrieve(
                 opp_id, semantic=float(best[pos]), semantic_rank=rank_no, sem_position=pos
             )
     if method in ("hybrid", "keyword") and not parsed.empty:
-        hits: list[KeywordHit] = get_index(_index_dir(index_dir)).search(
-            parsed, limit=depth, filter_ids=allowed
-        )
+        try:
+            hits: list[KeywordHit] = get_index(_index_dir(index_dir)).search(
+                parsed, limit=depth, filter_ids=allowed
+            )
+        except IndexUnavailable:  # damaged: logged, rebuilt elsewhere; rank on meaning meanwhile
+            hits = []
         top = hits[0].score if hits else 1.0
         for rank_no, hit in enumerate(hits, start=1):
             cand = candidates.get(hit.opportunity_id)
@@ -357,6 +360,7 @@ _SCORING_COLUMNS = (
     Opportunity.close_date,
     Opportunity.featured,
 )
+
 
 class RankCache:
     """What the rankings of one run share: each candidate's scoring row and the ids each set of filters

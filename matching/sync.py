@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.opportunities import CHANGED_KEY, DEFER_SYNC_KEY
-from matching import cvi, pending
+from matching import cvi, index_repair, pending
 from matching.keyword import get_index
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ def sync_changed(session_factory: Callable[[], Session], index_dir: str, ids: It
         session.commit()
     except Exception:
         session.rollback()
+        # Recorded as pending so ``reindex`` updates them even when the document count still matches.
+        with contextlib.suppress(OSError):
+            pending.add(index_dir, wanted)
         log.exception("matching sync failed; `flask reindex` will catch up", extra={"ids": len(wanted)})
     finally:
         session.close()
@@ -133,9 +137,13 @@ def reindex(
     say(f"program profiles: {report.profiles_embedded} embedded, {reused} unchanged")
 
     index = get_index(index_dir)
+    repaired = index_repair.ensure(session, index_dir, trigger="reindex", rebuild_missing=False, say=say)
     claimed = pending.claim(index_dir)
     visible = session.scalar(select(func.count()).select_from(visible_ids_query().subquery())) or 0
-    if full or not index.exists() or index.doc_count() != visible:
+    if repaired is not None:
+        report.indexed = repaired.documents
+        report.details["repaired"] = repaired.state
+    elif full or not index.exists() or index.doc_count() != visible:
         say("rebuilding the keyword index …")
         report.indexed = index.rebuild(session, progress=lambda done, total: say(f"  indexed {done}/{total}"))
     elif claimed.ids:

@@ -12,7 +12,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from matching import embeddings
+from matching import embeddings, index_repair
 from matching.keyword import get_index
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,9 @@ def warm(session: Session, index_dir: str, *, model: bool = True) -> dict[str, f
     returns the seconds each step took."""
     took: dict[str, float] = {}
     started = time.perf_counter()
+    # A damaged or missing index is rebuilt from the store first (one worker does it; the others
+    # search the database meanwhile).
+    index_repair.ensure(session, index_dir, trigger="warm-up")
     index = get_index(index_dir)
     index.warm()
     index.release()  # the table stays, shared with the threads that search

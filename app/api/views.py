@@ -47,9 +47,9 @@ from app.api.schemas import (
 )
 from app.db import db_session
 from app.extensions import csrf
+from app.search_index import keyword_index
 from app.services import catalogue_version, deadlines, opportunity_detail, reference
-from app.services.search import search
-from matching.keyword import KeywordIndex, get_index
+from app.services.search import KeywordSearcher, search
 from matching.profile import MatchingError, ProfileInput
 from matching.ranker import RankFilters, rank
 
@@ -139,10 +139,9 @@ def _base_url() -> str:
     return str(current_app.config["BASE_URL"])
 
 
-def _keyword_index() -> KeywordIndex | None:
-    """The Whoosh index when one has been built, else None (search falls back to SQL matching)."""
-    index = get_index(current_app.config["INDEX_DIR"])
-    return index if index.exists() else None
+def _keyword_index() -> KeywordSearcher | None:
+    """The Whoosh index when one can be searched, else None (search falls back to SQL matching)."""
+    return keyword_index()
 
 
 # -- the API ---------------------------------------------------------------------------------------

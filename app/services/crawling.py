@@ -67,6 +67,7 @@ def http_settings(config: Mapping[str, Any]) -> HttpSettings:
     return HttpSettings(
         contact=str(config.get("CRAWL_CONTACT") or "ops@cvi-funding-finder.invalid"),
         timeout=float(config.get("CRAWL_TIMEOUT", 30.0)),
+        deadline=float(config.get("CRAWL_REQUEST_DEADLINE", 120.0)) or None,
         max_retries=int(config.get("CRAWL_MAX_RETRIES", 4)),
         backoff_base=float(config.get("CRAWL_BACKOFF", 1.0)),
         max_retry_after=float(config.get("CRAWL_MAX_RETRY_AFTER", 300.0)),

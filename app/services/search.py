@@ -8,6 +8,7 @@ through the small ``KeywordSearcher`` protocol, and relevance order comes from i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import operator
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.models import Agency, Opportunity, OpportunityCode, OpportunityStatus
 from app.models.opportunity import number_key
 from app.services import catalogue_version
+from matching.keyword import IndexUnavailable
 
 ALN_PATTERN = re.compile(r"^\d{2}\.\d{3}[A-Z]?$", re.IGNORECASE)
 #: How many keyword hits relevance search considers before filtering (the rest are not relevant).
@@ -215,22 +217,32 @@ def search(
             conditions.pop("cvi_only", None)
         elif ALN_PATTERN.match(query.strip()):
             base.append(_code_filter("aln", [query.strip().upper()]))
-        elif keyword is not None:
-            hits = keyword.search(query, limit=KEYWORD_CANDIDATES, terms=False)
-            scores = {hit.opportunity_id: hit.score for hit in hits}
-            base.append(Opportunity.id.in_(list(scores)) if scores else Opportunity.id.is_(None))
         else:
-            like = f"%{query.lower()}%"
-            base.append(
-                or_(func.lower(Opportunity.title).like(like), func.lower(Opportunity.description).like(like))
-            )
+            if keyword is not None:
+                try:
+                    hits = keyword.search(query, limit=KEYWORD_CANDIDATES, terms=False)
+                except IndexUnavailable:  # logged by the index; it is being rebuilt
+                    keyword = None
+                else:
+                    scores = {hit.opportunity_id: hit.score for hit in hits}
+                    base.append(Opportunity.id.in_(list(scores)) if scores else Opportunity.id.is_(None))
+            if keyword is None:
+                # No usable keyword index (not built yet, or damaged): plain SQL matching.
+                like = f"%{query.lower()}%"
+                base.append(
+                    or_(
+                        func.lower(Opportunity.title).like(like),
+                        func.lower(Opportunity.description).like(like),
+                    )
+                )
 
     where = and_(*base, *conditions.values())
     offset = (params.page - 1) * params.per_page
     if scores:
         result = _keyword_result(session, params, scores, conditions, today, with_facets)
         if keyword is not None:  # the words each shown hit matches, for the page only
-            result.matched_terms = keyword.matched_terms(query, [o.id for o in result.items])
+            with contextlib.suppress(IndexUnavailable):
+                result.matched_terms = keyword.matched_terms(query, [o.id for o in result.items])
         return result
     total = session.scalar(select(func.count()).select_from(Opportunity).where(where)) or 0
     statement = _order(select(Opportunity).where(where), params.sort)
