@@ -113,7 +113,7 @@ def retry_on_disconnect(
     For bookkeeping that must not be lost to a database restart, such as "this message was sent" or
     "this crawl ended": the work is retried with backoff for up to ``seconds`` after a lost or refused
     connection (the session is rolled back first, so ``work`` must set everything it writes). Any
-    other error, or a database still down after ``seconds``, is raised.
+    other error, or a database still down after ``seconds``, is raised (the session rolled back).
     """
     deadline = time.monotonic() + seconds
     delay = 0.05
@@ -121,9 +121,11 @@ def retry_on_disconnect(
         try:
             return work()
         except DBAPIError as exc:
-            if not is_disconnect(exc) or time.monotonic() + delay > deadline:
+            if not is_disconnect(exc):
                 raise
-            session.rollback()
+            session.rollback()  # the transaction died with its connection; the session stays usable
+            if time.monotonic() + delay > deadline:
+                raise
             log.warning(
                 "database unavailable, retrying",
                 extra={"work": what, "retry_in": delay, "error": str(exc)[:300]},
