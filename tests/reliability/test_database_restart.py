@@ -191,6 +191,25 @@ def fail_after_writing(batch: int, action: Callable[[], None], monkeypatch: pyte
     return written
 
 
+# --------------------------------------------------------------------------- requests
+
+
+def test_requests_after_a_restart_get_fresh_connections_not_errors(
+    make_app: Callable[..., Flask], private_pg: PrivateCluster
+) -> None:
+    app = make_app()
+    with app.app_context():
+        add_opportunity(app.extensions["database"].session(), title="Street outreach workers")
+    client = app.test_client()
+    assert "Street outreach workers" in client.get("/").get_data(as_text=True)  # the pool holds a connection
+
+    private_pg.restart()  # every pooled connection is now dead
+
+    for _ in range(3):
+        page = client.get("/")
+        assert page.status_code == 200 and "Street outreach workers" in page.get_data(as_text=True)
+
+
 # --------------------------------------------------------------------------- crawls
 
 

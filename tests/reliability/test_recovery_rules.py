@@ -1,0 +1,122 @@
+"""What the restart tests rely on, on either database: retried bookkeeping and jobs, abandoned runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from app import jobs
+from app.db import retry_on_disconnect, utcnow
+from app.models import CrawlError, CrawlRun, CrawlStatus, JobLock, JobOutcome, JobRun
+from app.services import crawling
+
+
+def lost_connection() -> OperationalError:
+    return OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+
+def test_bookkeeping_is_retried_while_the_database_is_unreachable(session: Session) -> None:
+    attempts: list[int] = []
+    pauses: list[float] = []
+
+    def work() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise lost_connection()
+        return "recorded"
+
+    assert retry_on_disconnect(session, work, seconds=30, what="test", sleep=pauses.append) == "recorded"
+    assert len(attempts) == 3 and pauses == [0.05, 0.1]
+
+
+def test_other_errors_and_a_database_down_too_long_are_raised(session: Session) -> None:
+    def duplicate() -> None:
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    with pytest.raises(IntegrityError):
+        retry_on_disconnect(session, duplicate, seconds=30, what="test", sleep=pytest.fail)
+
+    def down() -> None:
+        raise lost_connection()
+
+    with pytest.raises(OperationalError):
+        retry_on_disconnect(session, down, seconds=0, what="test", sleep=pytest.fail)
+
+
+def _flaky_job(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    calls: list[int] = []
+
+    def run(_app: Flask) -> str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise RuntimeError(f"database restarting (call {len(calls)})")
+        return "done"
+
+    spec = jobs.JobSpec("flaky", "Fails, then works.", run, lambda c: jobs.cron("0 0 * * *", "UTC"))
+    monkeypatch.setitem(jobs.JOBS, "flaky", spec)
+    return calls
+
+
+def test_a_failed_scheduled_run_is_recorded_and_retried(
+    app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _flaky_job(monkeypatch, failures=1)
+    app.config.update(SCHEDULER_RETRIES=2, SCHEDULER_RETRY_SECONDS=7)
+    waits: list[float] = []
+    occurrence = dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC)
+
+    results = jobs.run_with_retries(app, "flaky", occurrence, wait=lambda s: bool(waits.append(s)))
+
+    assert [r.outcome for r in results] == [JobOutcome.FAILED, JobOutcome.SUCCEEDED]
+    assert len(calls) == 2 and waits == [7]
+    first, retry = session.scalars(select(JobRun).order_by(JobRun.id)).all()
+    assert first.scheduled_for == occurrence and "database restarting (call 1)" in (first.detail or "")
+    assert retry.scheduled_for is None
+    assert retry.detail == f"retry 1 of 2 of the run for {occurrence.isoformat()}\ndone"
+
+
+def test_retries_stop_at_the_limit_or_when_the_scheduler_stops(
+    app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _flaky_job(monkeypatch, failures=10)
+    app.config.update(SCHEDULER_RETRIES=2, SCHEDULER_RETRY_SECONDS=0)
+    results = jobs.run_with_retries(app, "flaky", None, wait=lambda _s: False)
+    assert [r.outcome for r in results] == [JobOutcome.FAILED] * 3 and len(calls) == 3
+
+    stopping = jobs.run_with_retries(app, "flaky", None, wait=lambda _s: True)
+    assert [r.outcome for r in stopping] == [JobOutcome.FAILED] and len(calls) == 4
+
+
+def _running(session: Session, source: str, **lease: Any) -> CrawlRun:
+    run = CrawlRun(source=source, mode="full", params={}, started_at=utcnow(), status=CrawlStatus.RUNNING)
+    session.add(run)
+    session.flush()
+    if lease:
+        session.add(JobLock(name=crawling.lease_name(run.id), acquired_at=utcnow(), **lease))
+    session.commit()
+    return run
+
+
+def test_only_runs_whose_lease_is_gone_are_marked_abandoned(session: Session) -> None:
+    now = utcnow()
+    alive = _running(session, "grants_gov", holder="host:1:a", expires_at=now + dt.timedelta(minutes=1))
+    expired = _running(session, "ojp", holder="host:2:b", expires_at=now - dt.timedelta(seconds=1))
+    no_lease = _running(session, "dol_eta")
+
+    assert sorted(crawling.mark_abandoned(session, now)) == sorted([expired.id, no_lease.id])
+
+    session.expire_all()
+    assert session.get(CrawlRun, alive.id).status == CrawlStatus.RUNNING  # type: ignore[union-attr]
+    for run_id in (expired.id, no_lease.id):
+        run = session.get(CrawlRun, run_id)
+        assert run is not None and run.status == CrawlStatus.FAILED and run.finished_at == now
+        (error,) = session.scalars(select(CrawlError).where(CrawlError.run_id == run_id)).all()
+        assert error.kind == "abandoned" and "stopped, or lost the database" in error.message
+    assert [lock.name for lock in session.scalars(select(JobLock))] == [crawling.lease_name(alive.id)]
+    assert crawling.mark_abandoned(session, now) == []
