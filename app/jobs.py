@@ -337,11 +337,12 @@ def run_with_retries(
     Only the process that claimed the occurrence retries it (the retries are not occurrences of
     their own, so their rows have no ``scheduled_for``). Jobs are safe to repeat: digests are unique
     per user and period, crawls upsert. A database that could not even record the attempt (down at
-    the start) counts as a failed attempt too.
+    the start) counts as a failed attempt too, and the occurrence is still to be claimed.
     """
     retries = max(int(app.config.get("SCHEDULER_RETRIES", 0)), 0)
     pause = float(app.config.get("SCHEDULER_RETRY_SECONDS", 60))
     results: list[RunResult] = []
+    claimed = False
     for attempt in range(retries + 1):
         note = None
         if attempt:
@@ -351,7 +352,7 @@ def run_with_retries(
                 log.info("job retry abandoned: the scheduler is stopping", extra={"job": name})
                 break
         try:
-            result = run_job(app, name, scheduled_for if attempt == 0 else None, note=note)
+            result = run_job(app, name, None if claimed else scheduled_for, note=note)
         except DBAPIError as exc:
             if not is_disconnect(exc):
                 raise
@@ -359,6 +360,7 @@ def run_with_retries(
             results.append(RunResult(None, JobOutcome.FAILED, f"database unavailable: {exc}"))
             continue
         results.append(result)
+        claimed = True
         if result.outcome != JobOutcome.FAILED:
             break
         if attempt < retries:

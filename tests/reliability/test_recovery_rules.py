@@ -120,3 +120,27 @@ def test_only_runs_whose_lease_is_gone_are_marked_abandoned(session: Session) ->
         assert error.kind == "abandoned" and "stopped, or lost the database" in error.message
     assert [lock.name for lock in session.scalars(select(JobLock))] == [crawling.lease_name(alive.id)]
     assert crawling.mark_abandoned(session, now) == []
+
+
+def test_an_occurrence_the_database_could_not_record_is_still_claimed_by_the_retry(
+    app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _flaky_job(monkeypatch, failures=0)
+    app.config.update(SCHEDULER_RETRIES=1, SCHEDULER_RETRY_SECONDS=0)
+    real = jobs.run_job
+    claimed: list[dt.datetime | None] = []
+
+    def run_job(app: Flask, name: str, scheduled_for: dt.datetime | None = None, **kwargs: Any) -> Any:
+        claimed.append(scheduled_for)
+        if len(claimed) == 1:
+            raise lost_connection()  # down before the run could even be recorded
+        return real(app, name, scheduled_for, **kwargs)
+
+    monkeypatch.setattr(jobs, "run_job", run_job)
+    occurrence = dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC)
+    results = jobs.run_with_retries(app, "flaky", occurrence, wait=lambda _s: False)
+
+    assert [r.outcome for r in results] == [JobOutcome.FAILED, JobOutcome.SUCCEEDED]
+    assert claimed == [occurrence, occurrence]
+    (run,) = session.scalars(select(JobRun)).all()
+    assert run.scheduled_for == occurrence and run.outcome == JobOutcome.SUCCEEDED
