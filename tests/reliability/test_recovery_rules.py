@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import jobs
 from app.db import retry_on_disconnect, utcnow
-from app.models import CrawlError, CrawlRun, CrawlStatus, JobLock, JobOutcome, JobRun
+from app.models import CrawlError, CrawlRun, CrawlStatus, JobLock, JobOutcome, JobRun, Opportunity
 from app.services import crawling
+from tests.conftest import ROOT
+from tests.crawlers.conftest import FakeServer, Seen, grants_gov_routes
 
 
 def lost_connection() -> OperationalError:
@@ -144,3 +153,65 @@ def test_an_occurrence_the_database_could_not_record_is_still_claimed_by_the_ret
     assert claimed == [occurrence, occurrence]
     (run,) = session.scalars(select(JobRun)).all()
     assert run.scheduled_for == occurrence and run.outcome == JobOutcome.SUCCEEDED
+
+
+def test_a_crawl_whose_process_was_killed_is_marked_abandoned_by_the_next_run(
+    app: Flask, session: Session, tmp_path: Path
+) -> None:
+    server = FakeServer()
+    grants_gov_routes(server)
+    detail = server.routes[("POST", "/v1/api/fetchOpportunity")]
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(seen: Seen) -> Any:
+        arrived.set()
+        release.wait(60)
+        return detail(seen)
+
+    server.route("POST", "/v1/api/fetchOpportunity", handler=held)
+    server.start()
+    env = dict(
+        os.environ,
+        DATABASE_URL=app.config["DATABASE_URL"],
+        SECRET_KEY="test-secret-key",
+        INDEX_DIR=str(tmp_path / "index"),
+        CRAWL_ARCHIVE_DIR=str(tmp_path / "archive"),
+        GRANTS_GOV_API_URL=f"{server.url}/v1/api",
+        SCHEDULER_LOCK_TTL_SECONDS="1",
+    )
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "crawl", "--source", "grants_gov"]
+    try:
+        with open(tmp_path / "crawl.log", "wb") as log:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                assert arrived.wait(120), (tmp_path / "crawl.log").read_text()[-2000:]
+            finally:
+                os.kill(process.pid, signal.SIGKILL)  # mid-run: its crawl_runs row says "running"
+                process.wait(10)
+        release.set()
+        (killed,) = session.scalars(select(CrawlRun)).all()
+        assert killed.status == CrawlStatus.RUNNING
+
+        # Once the dead process's lease has run out, the next run marks its run failed, then crawls.
+        server.route("POST", "/v1/api/fetchOpportunity", handler=detail)
+        app.config.update(GRANTS_GOV_API_URL=f"{server.url}/v1/api", CRAWL_MIN_INTERVAL=0.0)
+        database = app.extensions["database"]
+        with time_machine.travel(utcnow() + dt.timedelta(seconds=2), tick=True):
+            data = database.session_factory()
+            try:
+                ((_, outcome),) = crawling.run_crawl(
+                    data, database.session_factory, app.config, ["grants_gov"]
+                )
+            finally:
+                data.close()
+    finally:
+        release.set()
+        server.stop()
+
+    assert outcome.status == "succeeded", outcome.summary()
+    session.expire_all()
+    first, second = session.scalars(select(CrawlRun).order_by(CrawlRun.id)).all()
+    assert first.status == CrawlStatus.FAILED and "abandoned" in (first.summary or "")
+    assert second.status == CrawlStatus.SUCCEEDED and second.new == 5
+    assert session.scalar(select(func.count()).select_from(Opportunity)) == 5
+    assert session.scalars(select(JobLock)).all() == []
