@@ -50,6 +50,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
     config: dict[str, Any] = {
         "SECRET_KEY": _secret_key(instance_path),
         "DATABASE_URL": env("DATABASE_URL") or f"sqlite:///{instance_path / 'cvi.db'}",
+        "DATABASE_RETRY_SECONDS": float(env("DATABASE_RETRY_SECONDS") or 30),
         "INDEX_DIR": env("INDEX_DIR") or str(instance_path / "index"),
         "BASE_URL": (env("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "SMTP_HOST": env("SMTP_HOST") or "127.0.0.1",
@@ -141,4 +142,6 @@ def _alert_config(env: Any) -> dict[str, Any]:
         "SCHEDULER_JOBS": [j.strip() for j in (env("SCHEDULER_JOBS") or "").split(",") if j.strip()],
         "SCHEDULER_LOCK_TTL_SECONDS": float(env("SCHEDULER_LOCK_TTL_SECONDS") or 300),
         "SCHEDULER_MISFIRE_GRACE_SECONDS": int(env("SCHEDULER_MISFIRE_GRACE_SECONDS") or 900),
+        "SCHEDULER_RETRIES": int(env("SCHEDULER_RETRIES") or 2),
+        "SCHEDULER_RETRY_SECONDS": float(env("SCHEDULER_RETRY_SECONDS") or 60),
     }

@@ -19,6 +19,7 @@ import importlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -32,12 +33,13 @@ from apscheduler.triggers.cron import CronTrigger
 from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app.db import db_session, get_db, utcnow
+from app.db import db_session, get_db, is_disconnect, utcnow
 from app.models import Frequency, JobOutcome, MatchDismissal, ProgramProfile
 from app.services import digests, outbox
-from app.services.joblock import JobSkipped, run_exclusive
+from app.services.joblock import JobSkipped, RunResult, run_exclusive
 from app.services.smtp import SmtpSender, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -297,25 +299,85 @@ def latest_fire_time(trigger: CronTrigger, now: dt.datetime, lookback: dt.timede
     return (latest or now.replace(microsecond=0)).astimezone(dt.UTC)
 
 
-def run_job(app: Flask, name: str, scheduled_for: dt.datetime | None = None) -> Any:
+def run_job(
+    app: Flask, name: str, scheduled_for: dt.datetime | None = None, *, note: str | None = None
+) -> RunResult:
     """Run one job under its lock, recording it in ``job_runs``."""
     spec = JOBS[name]
     # Reuse the caller's app context (a CLI command's): a second one would close its session on exit.
     same_app = has_app_context() and current_app._get_current_object() is app  # type: ignore[attr-defined]
     with contextlib.nullcontext() if same_app else app.app_context():
-        return run_exclusive(
-            get_db().session_factory,
-            name,
-            lambda: spec.run(app),
-            ttl=dt.timedelta(seconds=app.config["SCHEDULER_LOCK_TTL_SECONDS"]),
-            scheduled_for=scheduled_for,
-        )
+        try:
+            return run_exclusive(
+                get_db().session_factory,
+                name,
+                lambda: spec.run(app),
+                ttl=dt.timedelta(seconds=app.config["SCHEDULER_LOCK_TTL_SECONDS"]),
+                scheduled_for=scheduled_for,
+                note=note,
+                database_wait=float(app.config.get("DATABASE_RETRY_SECONDS", 30)),
+            )
+        finally:
+            if same_app:
+                # A job that failed mid-transaction (say, the database restarted) leaves the scoped
+                # session unusable; the caller goes on with it (a new app context starts clean).
+                get_db().session.rollback()
+
+
+#: Set when the scheduler is stopping: a job waiting to be retried gives up at once.
+_stopping = threading.Event()
+
+
+def run_with_retries(
+    app: Flask,
+    name: str,
+    scheduled_for: dt.datetime | None = None,
+    *,
+    wait: Callable[[float], bool] = _stopping.wait,
+) -> list[RunResult]:
+    """Run a scheduled occurrence; a failed run is run again ``SCHEDULER_RETRIES`` times at most,
+    ``SCHEDULER_RETRY_SECONDS`` apart, each attempt recorded in ``job_runs`` with its outcome.
+
+    Only the process that claimed the occurrence retries it (the retries are not occurrences of
+    their own, so their rows have no ``scheduled_for``). Jobs are safe to repeat: digests are unique
+    per user and period, crawls upsert. A database that could not even record the attempt (down at
+    the start) counts as a failed attempt too, and the occurrence is still to be claimed.
+    """
+    retries = max(int(app.config.get("SCHEDULER_RETRIES", 0)), 0)
+    pause = float(app.config.get("SCHEDULER_RETRY_SECONDS", 60))
+    results: list[RunResult] = []
+    claimed = False
+    for attempt in range(retries + 1):
+        note = None
+        if attempt:
+            occurrence = scheduled_for.isoformat() if scheduled_for else "this occurrence"
+            note = f"retry {attempt} of {retries} of the run for {occurrence}"
+            if wait(pause):
+                log.info("job retry abandoned: the scheduler is stopping", extra={"job": name})
+                break
+        try:
+            result = run_job(app, name, None if claimed else scheduled_for, note=note)
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            log.exception("job could not be recorded: database unavailable", extra={"job": name})
+            results.append(RunResult(None, JobOutcome.FAILED, f"database unavailable: {exc}"))
+            continue
+        results.append(result)
+        claimed = True
+        if result.outcome != JobOutcome.FAILED:
+            break
+        if attempt < retries:
+            log.warning(
+                "job failed, will retry", extra={"job": name, "attempt": attempt + 1, "retries": retries}
+            )
+    return results
 
 
 def _fire(app: Flask, name: str, trigger: CronTrigger) -> None:
     """What the scheduler calls: find the occurrence being fired, then run it if nobody else has."""
     grace = dt.timedelta(seconds=app.config["SCHEDULER_MISFIRE_GRACE_SECONDS"] + 60)
-    run_job(app, name, latest_fire_time(trigger, utcnow(), grace))
+    run_with_retries(app, name, latest_fire_time(trigger, utcnow(), grace))
 
 
 def selected_jobs(config: Mapping[str, Any], names: tuple[str, ...] = ()) -> list[str]:
@@ -361,6 +423,7 @@ def scheduler_command(jobs: tuple[str, ...]) -> None:
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         log.info("scheduler stopping")
+        _stopping.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

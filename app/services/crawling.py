@@ -5,6 +5,11 @@
 * every run is a ``crawl_runs`` row with counts and status; each error is a ``crawl_errors`` row with
   the URL and a message; every response body is kept gzip-compressed in ``crawl_payloads`` (bookkeeping
   goes through its own session and commits at once, so a rolled-back batch never loses it);
+* a run holds a lease in ``job_locks`` (``crawl-run:<id>``) while it runs; a run left ``running``
+  whose lease is gone (its process died, or could not reach the database to record its end within
+  ``DATABASE_RETRY_SECONDS``) is marked failed, as abandoned, by the next run of any source;
+* the bookkeeping waits for a restarting database (``app.db.retry_on_disconnect``); a batch whose
+  connection dies is rolled back whole (no half-written opportunity) and recorded as not stored;
 * ``StoreSink.write`` stores one batch in one transaction (``upsert_many`` + merge), then commits;
   a bulk load's batches arrive staged by its parser worker (``app.services.bulk_load``);
 * agency records (OJP, DOL ETA, ED, SAMHSA) are merged into the Grants.gov record of the same
@@ -26,9 +31,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import utcnow
-from app.models import CrawlError, CrawlPayload, CrawlRun, CrawlStatus, HttpCacheEntry, Opportunity
-from app.services import bulk_load
+from app.db import retry_on_disconnect, utcnow
+from app.models import (
+    CrawlError,
+    CrawlPayload,
+    CrawlRun,
+    CrawlStatus,
+    HttpCacheEntry,
+    JobLock,
+    Opportunity,
+)
+from app.services import bulk_load, joblock
 from app.services.opportunities import COLUMN_FOR_FIELD, DEFER_SYNC_KEY, upsert_many
 from crawlers.codes import DEPARTMENT_AGENCY_CODES
 from crawlers.http import ArchivedPayload, CachedValidators, Fetcher, HttpClient, HttpSettings, ReplayClient
@@ -84,6 +97,7 @@ class DbValidatorCache:
 
     def get(self, url: str) -> CachedValidators | None:
         entry = self.session.scalar(select(HttpCacheEntry).where(HttpCacheEntry.url == url[:2000]))
+        self.session.commit()  # hold no connection across the request that follows
         if entry is None:
             return None
         body = gzip.decompress(entry.body_gz) if entry.body_gz is not None else None
@@ -101,8 +115,54 @@ class DbValidatorCache:
         self.session.commit()
 
 
+def lease_name(run_id: int) -> str:
+    """The ``job_locks`` row a crawl run holds while it runs."""
+    return f"crawl-run:{run_id}"
+
+
+ABANDONED = (
+    "abandoned: the process running it stopped, or lost the database, before recording how the run "
+    "ended; batches it stored are kept whole, and the next run of the source covers the rest"
+)
+
+
+def mark_abandoned(session: Session, now: dt.datetime | None = None) -> list[int]:
+    """Mark failed every run left ``running`` whose lease is gone or expired; returns their ids."""
+    now = now or utcnow()
+    running = list(session.scalars(select(CrawlRun).where(CrawlRun.status == CrawlStatus.RUNNING)))
+    if not running:
+        session.commit()
+        return []
+    leases = {
+        lock.name: lock
+        for lock in session.scalars(
+            select(JobLock).where(JobLock.name.in_([lease_name(run.id) for run in running]))
+        )
+    }
+    abandoned = []
+    for run in running:
+        lease = leases.get(lease_name(run.id))
+        if lease is not None and lease.holder is not None and lease.expires_at and lease.expires_at >= now:
+            continue  # alive: its process renews the lease
+        run.status = CrawlStatus.FAILED
+        run.finished_at = now
+        run.summary = f"{run.source}: failed — {ABANDONED}"
+        session.add(CrawlError(run_id=run.id, occurred_at=now, kind="abandoned", message=ABANDONED))
+        if lease is not None:
+            session.delete(lease)
+        abandoned.append(run.id)
+        log.warning("crawl run abandoned", extra={"run_id": run.id, "source": run.source})
+    session.commit()
+    return abandoned
+
+
 class RunRecorder:
-    """The ``crawl_runs`` row of one source run, its errors and its archived payloads."""
+    """The ``crawl_runs`` row of one source run, its lease, its errors and its archived payloads.
+
+    Each write commits at once and is retried while the database is unreachable (for up to
+    ``database_wait`` seconds), so a database restart neither loses an error nor leaves the run
+    ``running``.
+    """
 
     def __init__(
         self,
@@ -112,8 +172,13 @@ class RunRecorder:
         mode: str,
         params: dict[str, Any],
         reparse_of_id: int | None = None,
+        lease_ttl: dt.timedelta = dt.timedelta(minutes=5),
+        database_wait: float = 30.0,
     ) -> None:
         self.session = session
+        self.holder = joblock.make_holder()
+        self.lease_ttl = lease_ttl
+        self.database_wait = database_wait
         self.run = CrawlRun(
             source=source,
             mode=mode,
@@ -123,52 +188,80 @@ class RunRecorder:
             reparse_of_id=reparse_of_id,
         )
         session.add(self.run)
-        session.commit()
+        session.flush()
+        self._run_id = self.run.id
+        # The run row and its lease are committed together: no moment where it looks abandoned.
+        joblock.acquire(session, self.lease, self.holder, lease_ttl)
 
     @property
     def run_id(self) -> int:
-        return self.run.id
+        return self._run_id
+
+    @property
+    def lease(self) -> str:
+        return lease_name(self._run_id)
+
+    def _write(self, what: str, work: Callable[[], None]) -> None:
+        retry_on_disconnect(
+            self.session, work, seconds=self.database_wait, what=f"crawl run {self._run_id} {what}"
+        )
 
     def archive(self, payload: ArchivedPayload) -> None:
-        self.session.add(
-            CrawlPayload(
-                run_id=self.run.id,
-                url=payload.url[:2000],
-                method=payload.method,
-                request_body=payload.request_body,
-                status_code=payload.status,
-                content_type=(payload.content_type or "")[:200] or None,
-                fetched_at=utcnow(),
-                body_gz=gzip.compress(payload.body, 6),
+        fetched_at = utcnow()
+
+        def write() -> None:
+            self.session.add(
+                CrawlPayload(
+                    run_id=self._run_id,
+                    url=payload.url[:2000],
+                    method=payload.method,
+                    request_body=payload.request_body,
+                    status_code=payload.status,
+                    content_type=(payload.content_type or "")[:200] or None,
+                    fetched_at=fetched_at,
+                    body_gz=gzip.compress(payload.body, 6),
+                )
             )
-        )
-        self.session.commit()
+            self.session.commit()
+
+        self._write("payload", write)
 
     def record_issue(self, issue: CrawlIssue) -> None:
-        self.session.add(
-            CrawlError(
-                run_id=self.run.id,
-                occurred_at=utcnow(),
-                url=issue.url[:2000] if issue.url else None,
-                kind=issue.kind[:60],
-                message=issue.message,
-                record_id=issue.record_id[:200] if issue.record_id else None,
+        occurred_at = utcnow()
+
+        def write() -> None:
+            self.session.add(
+                CrawlError(
+                    run_id=self._run_id,
+                    occurred_at=occurred_at,
+                    url=issue.url[:2000] if issue.url else None,
+                    kind=issue.kind[:60],
+                    message=issue.message,
+                    record_id=issue.record_id[:200] if issue.record_id else None,
+                )
             )
-        )
-        self.session.commit()
+            self.session.commit()
+
+        self._write("error", write)
 
     def finish(self, outcome: SourceOutcome) -> None:
-        run = self.run
-        run.finished_at = utcnow()
-        run.status = CrawlStatus(outcome.status)
-        run.fetched = outcome.fetched
-        run.new = outcome.new
-        run.updated = outcome.updated
-        run.unchanged = outcome.unchanged
-        run.failed = outcome.failed
-        run.vanished = outcome.vanished
-        run.summary = outcome.summary()
-        self.session.commit()
+        finished_at = utcnow()
+
+        def write() -> None:
+            run = self.run
+            run.finished_at = finished_at
+            run.status = CrawlStatus(outcome.status)
+            run.fetched = outcome.fetched
+            run.new = outcome.new
+            run.updated = outcome.updated
+            run.unchanged = outcome.unchanged
+            run.failed = outcome.failed
+            run.vanished = outcome.vanished
+            run.summary = outcome.summary()
+            self.session.commit()
+            joblock.forget(self.session, self.lease, self.holder)
+
+        self._write("outcome", write)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,12 +647,15 @@ def _run_one(
     if bulk:
         data_session.info[DEFER_SYNC_KEY] = True
     try:
+        mark_abandoned(log_session)
         recorder = RunRecorder(
             log_session,
             spec.name,
             mode=mode,
             params=params,
             reparse_of_id=reparse_of.id if reparse_of else None,
+            lease_ttl=dt.timedelta(seconds=float(config.get("SCHEDULER_LOCK_TTL_SECONDS", 300))),
+            database_wait=float(config.get("DATABASE_RETRY_SECONDS", 30)),
         )
         if reparse_of is not None:
             http: Fetcher = ReplayClient(load_payloads(log_session, reparse_of.id))
@@ -578,7 +674,8 @@ def _run_one(
             ctx.stage = stager
             ctx.known_hashes = lambda _source: snapshot.known_hashes()
             sink.snapshot = snapshot
-        outcome = run_source(spec, ctx, sink, batch_size=batch_size, progress=progress)
+        with joblock.Heartbeat(session_factory, recorder.lease, recorder.holder, recorder.lease_ttl):
+            outcome = run_source(spec, ctx, sink, batch_size=batch_size, progress=progress)
         recorder.finish(outcome)
         return recorder.run_id, outcome
     except Exception as exc:
@@ -592,6 +689,8 @@ def _run_one(
                 recorder.record_issue(outcome.issues[0])
                 recorder.finish(outcome)
             except Exception:
+                # Left ``running``; once its lease expires the next run marks it abandoned.
+                log.exception("crawl run outcome not recorded", extra={"run_id": recorder.run_id})
                 log_session.rollback()
         return (recorder.run_id if recorder else None), outcome
     finally:

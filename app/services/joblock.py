@@ -11,7 +11,8 @@ Two guards, for two different failures:
   keeps a long run (a slow full crawl) from overlapping the next occurrence or a CLI ``run-job``.
 
 Every attempt ends in ``job_runs`` with an outcome: succeeded, failed (with the error) or skipped
-(with who held the lock).
+(with who held the lock). That last write waits for a restarting database (``database_wait``), so a
+run interrupted by a database restart is recorded as failed instead of staying "running".
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import utcnow
+from app.db import retry_on_disconnect, utcnow
 from app.models import JobLock, JobOutcome, JobRun
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,12 @@ def release(session: Session, name: str, holder: str) -> None:
     session.commit()
 
 
+def forget(session: Session, name: str, holder: str) -> None:
+    """Drop our lease row altogether (a one-off lease, such as a crawl run's, is never taken again)."""
+    session.execute(delete(JobLock).where(JobLock.name == name, JobLock.holder == holder))
+    session.commit()
+
+
 def current_holder(session: Session, name: str) -> str | None:
     lock = session.get(JobLock, name, populate_existing=True)
     return lock.holder if lock is not None else None
@@ -149,11 +156,14 @@ def run_exclusive(
     holder: str | None = None,
     ttl: dt.timedelta = dt.timedelta(minutes=5),
     scheduled_for: dt.datetime | None = None,
+    note: str | None = None,
+    database_wait: float = 30.0,
 ) -> RunResult:
     """Run ``job`` under the lease, recording the run; returns what happened.
 
     With ``scheduled_for`` the occurrence is claimed first: when another process already has it,
-    nothing runs and nothing is recorded twice (``outcome`` None).
+    nothing runs and nothing is recorded twice (``outcome`` None). ``note`` heads the recorded detail
+    (a retry says which run it repeats).
     """
     holder = holder or make_holder()
     with factory() as session:
@@ -188,9 +198,15 @@ def run_exclusive(
         detail = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         log.exception("job failed", extra={"job": name, "run_id": run_id})
     finally:
+        if note:
+            detail = f"{note}\n{detail}" if detail else note
         with factory() as session:
-            _finish(session, run_id, outcome, detail)
-            release(session, name, holder)
+
+            def record() -> None:
+                _finish(session, run_id, outcome, detail)
+                release(session, name, holder)
+
+            retry_on_disconnect(session, record, seconds=database_wait, what=f"job {name} outcome")
     log.info("job finished", extra={"job": name, "run_id": run_id, "outcome": str(outcome)})
     return RunResult(run_id, outcome, detail)
 

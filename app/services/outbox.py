@@ -14,7 +14,9 @@ and Date (both stored on the row), so a receiving system that deduplicates by Me
 so do most mailbox stores and list tools) shows it once. We chose this over at-most-once because a
 lost deadline reminder costs a grant; a duplicate costs a glance. The window is a single UPDATE wide,
 and the lease (``OUTBOX_SENDING_LEASE_SECONDS``, longer than the SMTP timeout) keeps a live but slow
-sender from being overtaken.
+sender from being overtaken. A database restart inside that window does not widen it: the outcome of
+a send is written again until the database is back (``DATABASE_RETRY_SECONDS``), so a message the
+server accepted is recorded ``sent`` and never sent again.
 
 Transient failures (4xx, refused connection, timeout) go back to ``retrying`` with exponential
 backoff; permanent ones (5xx) and messages that ran out of attempts are ``failed`` with the reason.
@@ -35,7 +37,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import retry_on_disconnect, utcnow
 from app.models import EmailOutbox, OutboxStatus
 from app.services.smtp import DeliveryError
 
@@ -54,6 +56,8 @@ class RetryPolicy:
     base_seconds: float = 60.0
     max_seconds: float = 6 * 3600.0
     lease_seconds: float = 900.0
+    #: How long recording a send's outcome waits for a restarting database.
+    database_wait_seconds: float = 30.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RetryPolicy:
@@ -62,6 +66,7 @@ class RetryPolicy:
             base_seconds=float(config["OUTBOX_RETRY_BASE_SECONDS"]),
             max_seconds=float(config["OUTBOX_RETRY_MAX_SECONDS"]),
             lease_seconds=float(config["OUTBOX_SENDING_LEASE_SECONDS"]),
+            database_wait_seconds=float(config.get("DATABASE_RETRY_SECONDS", 30)),
         )
 
     def backoff(self, attempts: int) -> dt.timedelta:
@@ -194,20 +199,30 @@ def claim_next(
         # Another process claimed it between our SELECT and UPDATE: look for the next one.
 
 
-def _finish(session: Session, row: EmailOutbox, **values: Any) -> bool:
-    """Record the outcome of our claim, only if the claim is still ours (same attempt number)."""
-    result = session.execute(
-        update(EmailOutbox)
-        .where(
-            EmailOutbox.id == row.id,
-            EmailOutbox.status == OutboxStatus.SENDING,
-            EmailOutbox.attempts == row.attempts,
+def _finish(session: Session, row: EmailOutbox, policy: RetryPolicy, **values: Any) -> bool:
+    """Record the outcome of our claim, only if the claim is still ours (same attempt number).
+
+    Retried while the database is unreachable: after a send, losing this write would send again.
+    """
+    row_id, attempts = row.id, row.attempts
+
+    def write() -> bool:
+        result = session.execute(
+            update(EmailOutbox)
+            .where(
+                EmailOutbox.id == row_id,
+                EmailOutbox.status == OutboxStatus.SENDING,
+                EmailOutbox.attempts == attempts,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        session.commit()
+        return getattr(result, "rowcount", 0) == 1
+
+    return retry_on_disconnect(
+        session, write, seconds=policy.database_wait_seconds, what=f"outbox {row_id} {values.get('status')}"
     )
-    session.commit()
-    return getattr(result, "rowcount", 0) == 1
 
 
 CancelCheck = Callable[[Session, EmailOutbox], str | None]
@@ -237,7 +252,9 @@ def deliver_due(
                 break
             reason = cancel_check(session, row) if cancel_check else None
             if reason is not None:
-                _finish(session, row, status=OutboxStatus.FAILED, next_attempt_at=None, last_error=reason)
+                _finish(
+                    session, row, policy, status=OutboxStatus.FAILED, next_attempt_at=None, last_error=reason
+                )
                 report.cancelled += 1
                 log.info("email cancelled", extra={"outbox_id": row.id, "reason": reason})
                 continue
@@ -247,7 +264,13 @@ def deliver_due(
                 _record_failure(session, row, exc, policy, now(), report)
                 continue
             _finish(
-                session, row, status=OutboxStatus.SENT, sent_at=now(), next_attempt_at=None, last_error=None
+                session,
+                row,
+                policy,
+                status=OutboxStatus.SENT,
+                sent_at=now(),
+                next_attempt_at=None,
+                last_error=None,
             )
             report.sent += 1
             log.info(
@@ -275,7 +298,9 @@ def _record_failure(
     error = str(exc)[:2000]
     if exc.transient and row.attempts < policy.max_attempts:
         retry_at = now + policy.backoff(row.attempts)
-        _finish(session, row, status=OutboxStatus.RETRYING, next_attempt_at=retry_at, last_error=error)
+        _finish(
+            session, row, policy, status=OutboxStatus.RETRYING, next_attempt_at=retry_at, last_error=error
+        )
         report.retrying += 1
         log.warning(
             "email delivery failed, will retry",
@@ -289,6 +314,6 @@ def _record_failure(
         return
     if exc.transient:
         error = f"gave up after {row.attempts} attempts: {error}"
-    _finish(session, row, status=OutboxStatus.FAILED, next_attempt_at=None, last_error=error)
+    _finish(session, row, policy, status=OutboxStatus.FAILED, next_attempt_at=None, last_error=error)
     report.failed += 1
     log.error("email delivery failed for good", extra={"outbox_id": row.id, "error": error})
