@@ -6,7 +6,8 @@ state an example leaves (a deleted profile, a revoked key) is part of what the n
 
 from __future__ import annotations
 
+from tests.admin.conftest import admin, objects
 from tests.api.conftest import catalogue, make_key, roomy, store
 from tests.site.conftest import _fresh_login_per_request
 
-__all__ = ["_fresh_login_per_request", "catalogue", "make_key", "roomy", "store"]
+__all__ = ["_fresh_login_per_request", "admin", "catalogue", "make_key", "objects", "roomy", "store"]
