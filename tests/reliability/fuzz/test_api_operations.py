@@ -106,3 +106,13 @@ def test_a_real_profile_conforms_too(roomy: Flask, catalogue: dict[str, int], fu
     case = operation.Case(body=PROFILE, query={"method": "keyword"}, media_type="application/json")
     response = case.call_and_validate(headers={"X-API-Key": fuzz_key})
     assert response.status_code == 200 and response.json()["items"]
+
+
+def test_an_id_past_the_id_range_is_a_404_problem(roomy: Flask, fuzz_key: str) -> None:
+    """Regression (schemathesis on PostgreSQL): ids the URL converter refuses never reach a view, and
+    the 404 came in the site's JSON error shape, not the documented problem+json."""
+    client = roomy.test_client()
+    for opportunity_id in (2**31, 2356252017539737, 10**30):
+        response = client.get(f"/api/v1/opportunities/{opportunity_id}", headers={"X-API-Key": fuzz_key})
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+        assert response.get_json()["detail"]
