@@ -25,5 +25,10 @@ class RowId(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    """Must run before any blueprint is registered (rules pick their converter when added)."""
+    """Must run before any blueprint is registered (rules pick their converter when added).
+
+    ``<anyint:…>`` keeps Werkzeug's unbounded integer for a view that checks the range itself and
+    says which parameter is wrong (the API's problem documents name the field).
+    """
     app.url_map.converters["int"] = RowId
+    app.url_map.converters["anyint"] = IntegerConverter
