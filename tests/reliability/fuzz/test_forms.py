@@ -428,3 +428,23 @@ def test_id_filters_past_the_id_range_are_refused_with_a_message(site: Site) -> 
         assert response.status_code == 400
         assert f"The {name} filter must be an id" in response.get_data(as_text=True)
     assert client.get(f"/admin/audit?opportunity={site.values['opportunity_id']}").status_code == 200
+
+
+def test_nul_characters_are_refused_with_a_message(site: Site) -> None:
+    """Regression (PostgreSQL): a NUL in a query string, a form or a path segment failed the query
+    in the view (``PostgreSQL text fields cannot contain NUL``), a 500."""
+    admin = signed_in(site.app, site.admin)
+    program = site.values["program_id"]
+    _url, _form, token = form_for(admin, site, "admin.set_tags")
+    answers = [
+        admin.get("/admin/audit/accounts?target=%00"),
+        admin.get("/search?q=a%00b"),
+        admin.post(
+            f"/admin/opportunities/{site.values['opportunity_id']}/tags",
+            data={"csrf_token": token, "tags": "a\x00"},
+        ),
+        admin.post(f"/admin/programs/{program}/listings/16.0%0045/remove", data={"csrf_token": token}),
+    ]
+    for response in answers:
+        assert response.status_code == 400
+        assert "contains a NUL character" in response.get_data(as_text=True)
