@@ -264,7 +264,9 @@ def write_staged(session: Session, staged: Sequence[StagedRows], now: dt.datetim
         insert_driver_rows(session, OPPORTUNITY_TABLE, names, written)
         row_codes = (pairs for part in staged for pairs in part.row_codes)
         codes = [
-            (opp_id, kind, code) for opp_id, pairs in zip(ids, row_codes, strict=True) for kind, code in pairs
+            (opp_id, kind, code)
+            for opp_id, pairs in zip(ids, row_codes, strict=True)
+            for kind, code in pairs
         ]
         if codes:
             insert_driver_rows(session, CODE_TABLE, ("opportunity_id", "kind", "code"), codes)

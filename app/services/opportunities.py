@@ -314,8 +314,7 @@ def insert_driver_rows(
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         marks = ", ".join(mark for _ in names)
         connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({column_list}) VALUES ({marks})",
-            list(rows),  # type: ignore[arg-type]
+            f"INSERT INTO {table.name} ({column_list}) VALUES ({marks})", list(rows)  # type: ignore[arg-type]
         )
 
 
