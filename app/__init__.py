@@ -21,10 +21,25 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     import matching
-    from app import admin, api, cli, cli_crawl, db, extensions, headers, jobs, logs, templating
+    from app import (
+        admin,
+        api,
+        cli,
+        cli_crawl,
+        db,
+        extensions,
+        headers,
+        jobs,
+        logs,
+        request_guard,
+        routing,
+        templating,
+    )
     from app.views import alerts, auth, errors, home, opportunities, organization, profiles, search, tracking
 
     logs.init_app(app)
+    routing.init_app(app)
+    request_guard.init_app(app)
     headers.init_app(app)
     db.init_app(app)
     extensions.init_app(app)

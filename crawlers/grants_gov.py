@@ -135,6 +135,16 @@ def _ids(items: Any) -> list[str]:
     return found
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if the API sent an object there, else an empty one (a null or a stray scalar)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list the API sent (nothing when it sent something else)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _contact(part: Mapping[str, Any]) -> str | None:
     pieces: list[str] = []
     for name in ("agencyContactName", "agencyContactDesc", "agencyContactPhone", "agencyContactEmail"):
@@ -153,7 +163,7 @@ def parse_detail(data: Mapping[str, Any], hit: Hit | None = None) -> NormalizedO
         doc_type = "forecast" if forecast and not synopsis else "synopsis"
     part: Mapping[str, Any] = (forecast if doc_type == "forecast" else synopsis) or synopsis or forecast or {}
     is_forecast = part is forecast and forecast is not None
-    agency_details = part.get("agencyDetails") or data.get("agencyDetails") or {}
+    agency_details = _object(part.get("agencyDetails")) or _object(data.get("agencyDetails"))
     agency_code = (
         clean_text(agency_details.get("agencyCode"))
         or clean_text(data.get("owningAgencyCode"))
@@ -174,12 +184,8 @@ def parse_detail(data: Mapping[str, Any], hit: Hit | None = None) -> NormalizedO
     eligibility = clean_text(part.get("applicantEligibilityDesc")) or (
         "; ".join(labels(APPLICANT_TYPES, applicant_codes)) or None
     )
-    aln = parse_aln([c.get("cfdaNumber") for c in data.get("cfdas") or [] if isinstance(c, dict)])
-    aln += [
-        a
-        for a in parse_aln([c.get("alnNumber") for c in data.get("alns") or [] if isinstance(c, dict)])
-        if a not in aln
-    ]
+    aln = parse_aln([c.get("cfdaNumber") for c in _objects(data.get("cfdas"))])
+    aln += [a for a in parse_aln([c.get("alnNumber") for c in _objects(data.get("alns"))]) if a not in aln]
     if not aln and hit:
         aln = list(hit.aln)
     version = part.get("version")
@@ -269,7 +275,7 @@ def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity]:
             if not listing_changed(hit.snapshot(), stored.get(hit.id)):
                 ctx.mark_seen(hit.id)
                 continue
-            body = {"opportunityId": int(hit.id) if hit.id.isdigit() else hit.id}
+            body = {"opportunityId": int(hit.id) if hit.id.isascii() and hit.id.isdigit() else hit.id}
             if not ctx.http.can_fetch("POST", detail_url, body):
                 ctx.mark_seen(hit.id)
                 continue

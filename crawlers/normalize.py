@@ -16,7 +16,7 @@ from typing import Any
 
 import nh3
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Department codes the product catalogues first; others are accepted as contrast.
 CORE_DEPARTMENTS = ("DOJ", "DOL", "ED", "HHS")
@@ -59,8 +59,29 @@ CONTENT_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Column ranges of the store (BIGINT, INTEGER): a larger number is refused here, per record, rather
+#: than by PostgreSQL for the whole batch it arrives in.
+MAX_BIGINT = 2**63 - 1
+MAX_INT = 2**31 - 1
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with NUL characters removed from its strings (PostgreSQL text and jsonb refuse them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
 class NormalizedOpportunity(BaseModel):
-    """One funding opportunity as a source describes it, before it meets the store."""
+    """One funding opportunity as a source describes it, before it meets the store.
+
+    String lengths and number ranges are the store's columns: a record that would not fit is a
+    validation error of that record (reported, skipped), never a failed batch.
+    """
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
@@ -74,31 +95,31 @@ class NormalizedOpportunity(BaseModel):
     agency_name: str | None = Field(default=None, max_length=500)
     aln: list[str] = Field(default_factory=list)
     status: str | None = None
-    doc_type: str | None = None
+    doc_type: str | None = Field(default=None, max_length=20)
     post_date: dt.date | None = None
     close_date: dt.date | None = None
     close_date_note: str | None = None
     second_close_date: dt.date | None = None
-    second_close_date_label: str | None = None
+    second_close_date_label: str | None = Field(default=None, max_length=200)
     archive_date: dt.date | None = None
     forecast_post_date: dt.date | None = None
     forecast_award_date: dt.date | None = None
-    fiscal_year: int | None = None
-    award_floor: int | None = Field(default=None, ge=0)
-    award_ceiling: int | None = Field(default=None, ge=0)
-    total_funding: int | None = Field(default=None, ge=0)
-    expected_awards: int | None = Field(default=None, ge=0)
+    fiscal_year: int | None = Field(default=None, ge=0, le=9999)
+    award_floor: int | None = Field(default=None, ge=0, le=MAX_BIGINT)
+    award_ceiling: int | None = Field(default=None, ge=0, le=MAX_BIGINT)
+    total_funding: int | None = Field(default=None, ge=0, le=MAX_BIGINT)
+    expected_awards: int | None = Field(default=None, ge=0, le=MAX_INT)
     cost_sharing: bool | None = None
     eligible_applicants: str | None = None
     eligibility_codes: list[str] = Field(default_factory=list)
     funding_instruments: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
-    opportunity_category: str | None = None
+    opportunity_category: str | None = Field(default=None, max_length=10)
     description_html: str | None = None
-    url: str | None = None
-    agency_url: str | None = None
+    url: str | None = Field(default=None, max_length=1000)
+    agency_url: str | None = Field(default=None, max_length=1000)
     contact: str | None = None
-    version: str | None = None
+    version: str | None = Field(default=None, max_length=40)
     #: Fingerprint of the raw source record (not content): lets a re-ingest skip an unchanged record
     #: before normalizing it. Never part of the content hash or the export.
     source_hash: str | None = Field(default=None, max_length=64, exclude=True)
@@ -132,6 +153,20 @@ class NormalizedOpportunity(BaseModel):
     @classmethod
     def _version_str(cls, value: Any) -> Any:
         return None if value is None else str(value)
+
+    @model_validator(mode="after")
+    def _drop_nul_characters(self) -> NormalizedOpportunity:
+        """Sources and hand-made files do ship NUL bytes; they carry no meaning, so they go."""
+        for name, value in self.__dict__.items():
+            if (isinstance(value, str) and "\x00" in value) or (
+                isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value)
+            ):
+                self.__dict__[name] = _without_nul(value)
+        if self.__pydantic_extra__ and _without_nul(self.__pydantic_extra__) != self.__pydantic_extra__:
+            self.__pydantic_extra__ = _without_nul(self.__pydantic_extra__)
+        if not (self.id and self.title and self.agency):
+            raise ValueError("id, title and agency must not be empty (a NUL character is not a value)")
+        return self
 
     def content(self) -> dict[str, Any]:
         """The content fields as JSON-ready values (dates as ISO strings)."""

@@ -15,7 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -131,8 +131,15 @@ def _time_in(card: Tag, field_class: str) -> dt.date | None:
     return parse_date(text_of(block))
 
 
-def parse_listing(markup: str, page_url: str, status: str) -> list[NormalizedOpportunity]:
-    """Cards of the HTML listing (``/funding/current``)."""
+def parse_listing(
+    markup: str, page_url: str, status: str, on_bad_card: Callable[[str, str], None] | None = None
+) -> list[NormalizedOpportunity]:
+    """Cards of the HTML listing (``/funding/current``).
+
+    A card that does not make a record (no OJP opportunity ID in its link, a value out of range) is
+    handed to ``on_bad_card(url, message)`` and skipped, so one odd card does not cost the others;
+    without a callback it raises ``ValueError``.
+    """
     soup = soup_of(markup)
     found: list[Tag | None] = list(soup.select("article.listing-item--funding_opportunity")) or [
         a.find_parent("article") for a in soup.select("a[href*='/funding/opportunities/']")
@@ -149,17 +156,23 @@ def parse_listing(markup: str, page_url: str, status: str) -> list[NormalizedOpp
             continue
         title = card.select_one(".field--name-title") or link
         summary = card.select_one(".field--name-body, .field--name-field-summary, p")
-        records.append(
-            build_record(
-                url=urljoin(page_url, str(link.get("href"))),
-                title=text_of(title),
-                closing=_time_in(card, "field--name-field-closing-date"),
-                grants_gov_deadline=_time_in(card, "field--name-field-grants-gov-deadline"),
-                justgrants_deadline=_time_in(card, "field--name-field-app-justgrants-deadline"),
-                body=str(summary) if isinstance(summary, Tag) else None,
-                status=status,
+        card_url = urljoin(page_url, str(link.get("href")))
+        try:
+            records.append(
+                build_record(
+                    url=card_url,
+                    title=text_of(title),
+                    closing=_time_in(card, "field--name-field-closing-date"),
+                    grants_gov_deadline=_time_in(card, "field--name-field-grants-gov-deadline"),
+                    justgrants_deadline=_time_in(card, "field--name-field-app-justgrants-deadline"),
+                    body=str(summary) if isinstance(summary, Tag) else None,
+                    status=status,
+                )
             )
-        )
+        except ValueError as exc:
+            if on_bad_card is None:
+                raise
+            on_bad_card(card_url, str(exc))
     return records
 
 
@@ -180,7 +193,14 @@ def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity]:
                 exc.kind, f"{exc.message}; reading the HTML listing instead", url=url, record_failed=False
             )
             listing_url = site + listing_path
-            records = parse_listing(ctx.http.get(listing_url).text(), listing_url, status)
+            records = parse_listing(
+                ctx.http.get(listing_url).text(),
+                listing_url,
+                status,
+                lambda card_url, message: ctx.error(
+                    "parse", f"OJP listing card {card_url}: {message}", url=card_url
+                ),
+            )
             ctx.fetched += len(records)
             yield from records
             continue

@@ -144,6 +144,10 @@ def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity]:
         except (FetchError, SourceError) as exc:
             ctx.error(exc.kind, exc.message, url=link, record_id=link.rstrip("/").rsplit("/", 1)[-1].upper())
             ctx.mark_seen(link.rstrip("/").rsplit("/", 1)[-1].upper())
+        except ValueError as exc:  # the page's values do not make a valid record (one NOFO, not the run)
+            record_id = link.rstrip("/").rsplit("/", 1)[-1].upper()
+            ctx.error("parse", f"SAMHSA NOFO page {link}: {exc}", url=link, record_id=record_id)
+            ctx.mark_seen(record_id)
 
 
 SPEC = SourceSpec(name="samhsa", record_source=SOURCE, crawl=crawl)

@@ -49,7 +49,7 @@ class Metrics:
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """``profile_id  opp_id  grade  note`` (tab-separated, with a header); missing pairs are grade 0."""
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_utf8_lines(path), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
@@ -57,7 +57,11 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
             continue
         if len(parts) < 3:
             raise SystemExit(f"{path}:{number}: expected profile_id, opp_id, grade, note")
-        qrels.setdefault(parts[0].strip(), {})[parts[1].strip()] = int(parts[2])
+        try:
+            grade = int(parts[2])
+        except ValueError:
+            raise SystemExit(f"{path}:{number}: grade {parts[2]!r} is not a whole number") from None
+        qrels.setdefault(parts[0].strip(), {})[parts[1].strip()] = grade
     return qrels
 
 
@@ -132,13 +136,27 @@ def load_opportunities(session: Any, index_dir: str, path: Path, say: Any, encod
 
 def read_profiles(path: Path) -> list[dict[str, Any]]:
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_utf8_lines(path), start=1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                data = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SystemExit(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(data, dict):
+                raise SystemExit(f"{path}:{number}: a profile must be a JSON object")
+            out.append(data)
     return out
+
+
+def _utf8_lines(path: Path) -> list[str]:
+    """The file's lines; a file that is not UTF-8 stops the run naming the first bad line."""
+    lines = path.read_bytes().splitlines()
+    for number, raw in enumerate(lines, start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SystemExit(f"{path}:{number}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    return [raw.decode("utf-8") for raw in lines]
 
 
 def run(

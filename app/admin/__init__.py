@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from app.models import User
+from app.routing import MAX_ID
 from app.security import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -35,7 +36,11 @@ def page_arg() -> int:
 
 
 def int_arg(name: str) -> int | None:
+    """An id filter from the query string; a number no row can have is a 400 saying so (it used to
+    reach the database and fail there)."""
     value = request.args.get(name, default=None, type=int)
+    if value is not None and not 0 < value <= MAX_ID:
+        abort(400, description=f"The {name} filter must be an id from 1 to {MAX_ID:,}.")
     return value
 
 

@@ -204,7 +204,7 @@ def list_opportunities(query: OpportunityQuery) -> OpportunityPage:
 
 
 @operation(
-    "/opportunities/<int:opportunity_id>",
+    "/opportunities/<anyint:opportunity_id>",  # the service bounds the id and names the field
     summary="One opportunity with its versions",
     description=(
         "Everything stored about an opportunity and what changed when. Merged ones lead to the survivor."
@@ -398,7 +398,7 @@ def _api_map() -> Map:
         for rule in current_app.url_map.iter_rules()
         if rule.endpoint.startswith(f"{bp.name}.") and rule.endpoint != f"{bp.name}.not_found"
     ]
-    return Map(rules)
+    return Map(rules, converters=dict(current_app.url_map.converters))
 
 
 @bp.before_request

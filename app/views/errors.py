@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
@@ -25,9 +25,11 @@ def _render(error: HTTPException) -> Response | tuple[str, int]:
     code = error.code or 500
     message = error.description or ""
     if request.path.startswith("/api/"):
-        response = jsonify({"error": TITLES.get(code, error.name), "message": message, "status": code})
-        response.status_code = code
-        return response
+        # Errors no API view saw (routing refused the path, e.g. an id past the id range) still
+        # answer in the API's one error shape.
+        from app.api.problems import from_http_exception
+
+        return from_http_exception(error).to_response()
     return render_template(
         "errors/error.html", code=code, title=TITLES.get(code, error.name), message=message
     ), code

@@ -61,6 +61,14 @@ def test_same_site_paths_are_kept(target: str) -> None:
     assert stays_on_site(target)
 
 
+def refused_for_nul(response: Any, target: str) -> bool:
+    """A target with a NUL character is refused before any view (app.request_guard): no redirect."""
+    if "\x00" not in target:
+        return False
+    assert response.status_code == 400 and "Location" not in response.headers, target
+    return True
+
+
 def test_sign_in_next(client: FlaskClient, make_user: Any) -> None:
     user = make_user()
     for n, target in enumerate(HOSTILE + SAFE):
@@ -72,6 +80,8 @@ def test_sign_in_next(client: FlaskClient, make_user: Any) -> None:
         }
         # One address per attempt: the sign-in rate limit counts per IP address and email.
         response = client.post("/sign-in", data=data, environ_base={"REMOTE_ADDR": f"10.9.0.{n}"})
+        if refused_for_nul(response, target):
+            continue
         assert response.status_code == 302, target
         location = response.headers["Location"]
         assert stays_on_site(location), (target, location)
@@ -95,12 +105,16 @@ def test_not_a_fit_back_link(
         url = f"/profiles/{profile_id.group(1)}/matches/{opportunity_id}/dismiss"
         token = csrf_token(client, f"/profiles/{profile_id.group(1)}/matches")
         response = client.post(url, data={"csrf_token": token, "reason": "not a fit", "back": target})
+        if refused_for_nul(response, target):
+            continue
         assert response.status_code == 302 and stays_on_site(response.headers["Location"]), target
 
 
 def test_admin_forms_with_next(admin_client: Any, objects: dict[str, Any]) -> None:
     for target in HOSTILE:
         retry = admin_client.post(f"/admin/outbox/{objects['message_id']}/retry", data={"next": target})
+        if refused_for_nul(retry, target):
+            continue
         assert retry.status_code in (302, 400), target
         if retry.status_code == 302:
             assert retry.headers["Location"] == "/admin/outbox", target
