@@ -21,7 +21,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     import matching
-    from app import admin, api, cli, cli_crawl, db, extensions, headers, jobs, logs, templating
+    from app import admin, api, cli, cli_backup, cli_crawl, db, extensions, headers, jobs, logs, templating
     from app.views import alerts, auth, errors, home, opportunities, organization, profiles, search, tracking
 
     logs.init_app(app)
@@ -32,6 +32,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
     cli_crawl.init_app(app)
+    cli_backup.init_app(app)
     jobs.init_app(app)
     matching.init_app(app)
     for blueprint in (
