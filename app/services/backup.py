@@ -248,7 +248,9 @@ def pg_tool(name: str) -> str:
 
 def tool_major(binary: str) -> int:
     """The major version a PostgreSQL client tool reports (``pg_dump (PostgreSQL) 15.20`` → 15)."""
-    output = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
+    output = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, errors="replace", check=False
+    ).stdout
     match = re.search(r"(\d+)(?:\.\d+)?", output)
     if match is None:
         raise BackupError(f"cannot tell the version of {binary} ({output.strip() or 'no output'})")
@@ -267,7 +269,7 @@ def check_tool_version(binary: str, connection: Connection) -> None:
 
 
 def run_tool(command: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env, check=False)
     if result.returncode != 0:
         raise BackupError(f"{what} failed: {result.stderr.strip() or f'exit status {result.returncode}'}")
     return result
