@@ -431,20 +431,25 @@ def test_sqlite_gzip_backup_round_trip(
 
 
 @pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's online backup")
-def test_sqlite_backup_runs_beside_an_open_write_transaction(
+def test_sqlite_backup_and_restore_run_beside_an_open_connection(
     store: Flask, filled: dict[str, list[tuple[Any, ...]]], migrated_url: str, tmp_path: Path
 ) -> None:
-    """The site keeps writing while a backup runs; the backup holds what was committed, nothing torn."""
-    writer = sqlite3.connect(make_url(migrated_url).database or "", timeout=30)
+    """The site keeps its connections while a backup runs (the backup holds what was committed,
+    nothing torn) and while a restore runs (they then read the restored store)."""
+    worker = sqlite3.connect(make_url(migrated_url).database or "", timeout=30)
     try:
-        writer.execute("BEGIN IMMEDIATE")
-        writer.execute("INSERT INTO organizations (name, created_at) VALUES ('Uncommitted', '2026-11-01')")
+        worker.execute("BEGIN IMMEDIATE")
+        worker.execute("INSERT INTO organizations (name, created_at) VALUES ('Uncommitted', '2026-11-01')")
         made = backup.create_backup(migrated_url, tmp_path / "backups")
-        writer.commit()
+        worker.commit()
+        assert made.tables["organizations"] == len(filled["organizations"])
+        count = "SELECT count(*) FROM organizations"
+        assert worker.execute(count).fetchone() == (len(filled["organizations"]) + 1,)
+
+        restore.restore_backup(migrated_url, made.path, tmp_path / "backups")
+        assert worker.execute(count).fetchone() == (len(filled["organizations"]),)
     finally:
-        writer.close()
-    assert made.tables["organizations"] == len(filled["organizations"])
-    restore.restore_backup(migrated_url, made.path, tmp_path / "backups")
+        worker.close()
     assert snapshot(migrated_url) == filled
 
 
@@ -485,20 +490,50 @@ def older_backup(migrated_url: str, tmp_path: Path) -> Iterator[Path]:
 
 def test_backup_of_an_older_schema_is_migrated_to_head(
     store: Flask,
+    cli: FlaskCliRunner,
     filled: dict[str, list[tuple[Any, ...]]],
     migrated_url: str,
     older_backup: Path,
     tmp_path: Path,
 ) -> None:
-    report = restore.restore_backup(migrated_url, older_backup, tmp_path / "backups")
-    assert report.revision == OLDER and report.upgraded
+    result = cli.invoke(args=["restore", "--yes", str(older_backup)])
+    assert result.exit_code == 0, result.output
+    release(store)
+    assert f"migrated from schema {OLDER} to the current one" in result.output
+    assert "run `flask --app wsgi reindex`" in result.output
     after = snapshot(migrated_url)
     assert after["alembic_version"] == [(HEAD,)]
     assert [row.email for row in _users(migrated_url)] == ["old@example.org"]
     assert after["opportunities"] == []
     # The store as it was is one command away.
-    assert report.safety_copy is not None
-    restore.restore_backup(migrated_url, report.safety_copy, tmp_path / "backups")
+    safety = next((tmp_path / "backups").glob("pre-restore-*"))
+    restore.restore_backup(migrated_url, safety, tmp_path / "backups")
+    assert snapshot(migrated_url) == filled
+
+
+@pytest.mark.skipif(
+    not ON_POSTGRESQL, reason="PostgreSQL restores an older dump into the migrated-back store"
+)
+def test_failed_restore_of_an_older_dump_says_what_changed(
+    store: Flask,
+    filled: dict[str, list[tuple[Any, ...]]],
+    migrated_url: str,
+    older_backup: Path,
+    tmp_path: Path,
+) -> None:
+    """pg_restore fails after the store was migrated back: it is migrated forward again, and the
+    error names the safety copy that holds it exactly as it was."""
+    damaged = _damaged(older_backup, tmp_path / "older-damaged.pgdump")
+    with pytest.raises(backup.BackupError, match="pg_restore failed") as caught:
+        restore.restore_backup(migrated_url, damaged, tmp_path / "backups")
+    assert caught.value.store_changed
+    assert f"migrated back to {HEAD} (from the backup's {OLDER})" in str(caught.value)
+    after = snapshot(migrated_url)
+    assert after["alembic_version"] == [(HEAD,)]
+    assert after["users"] == filled["users"]
+    safety = next((tmp_path / "backups").glob("pre-restore-*"))
+    assert str(safety) in str(caught.value)
+    restore.restore_backup(migrated_url, safety, tmp_path / "backups")
     assert snapshot(migrated_url) == filled
 
 
