@@ -50,7 +50,7 @@ def backup_command(out: Path | None, compress: bool) -> None:
 @click.option("--yes", is_flag=True, help="Replace the current store without asking.")
 @with_appcontext
 def restore_command(path: Path, yes: bool) -> None:
-    """Replace the whole store with the backup at PATH (a safety copy of it is kept first).
+    """Replace the whole store with the backup at PATH (the current store is saved to BACKUP_DIR first).
 
     Stop the site and the scheduler first: whatever they write meanwhile is not in the backup.
     """

@@ -204,8 +204,6 @@ def verify_sqlite(path: Path, what: str) -> tuple[str | None, dict[str, int]]:
 
 def _sqlite_backup(url: URL, final: Path, compress: bool, check_schema: bool) -> BackupReport:
     source = sqlite_path(url)
-    if not source.exists():
-        raise BackupError(f"the database {source} does not exist")
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
     packed = temporary.with_suffix(".gz")
@@ -215,8 +213,11 @@ def _sqlite_backup(url: URL, final: Path, compress: bool, check_schema: bool) ->
         if check_schema:
             check_revision(revision, "the database")
         if compress:
-            with temporary.open("rb") as raw, gzip.open(packed, "wb") as zipped:
-                shutil.copyfileobj(raw, zipped)
+            with temporary.open("rb") as raw, packed.open("wb") as out:
+                with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as zipped:
+                    shutil.copyfileobj(raw, zipped)
+                out.flush()
+                os.fsync(out.fileno())  # on disk before it takes a backup's name
             _publish(packed, final)
         else:
             _publish(temporary, final)
@@ -349,6 +350,8 @@ def create_backup(
         raise BackupError(f"{out} exists; choose another path")
     backend = url.get_backend_name()
     if backend == "sqlite":
+        if not sqlite_path(url).exists():
+            raise BackupError(f"the database {sqlite_path(url)} does not exist")
         suffix = SQLITE_SUFFIX + (".gz" if compress else "")
         return _sqlite_backup(
             url, out or new_path(directory, f"{stem}-{timestamp(now)}", suffix), compress, check_schema
