@@ -13,13 +13,16 @@ import datetime as dt
 import gzip
 import os
 import shutil
+import subprocess
+import tempfile
+import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
@@ -42,9 +45,9 @@ from app.services.backup import (
     verify_sqlite,
 )
 
-#: How long ``pg_restore`` waits for a table another session holds before giving up (it never
-#: hangs behind a busy worker; stop the site and the scheduler for a restore).
-PG_LOCK_TIMEOUT = "30s"
+#: How many seconds ``pg_restore`` may wait for a table another session holds before it is
+#: cancelled (its transaction rolls back): a restore never hangs behind a busy worker.
+PG_LOCK_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -187,12 +190,18 @@ def _restore_postgresql(
         raise BackupError(f"{path} is not a PostgreSQL custom-format dump (DATABASE_URL is PostgreSQL)")
     binary = pg_tool("pg_restore")
     target, env = libpq_target(url)
-    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c lock_timeout={PG_LOCK_TIMEOUT}".strip()
     current = _live_revision(database_url, binary)
-    run_tool([binary, "--list", str(path)], env, f"reading {path}")
+    listing = run_tool([binary, "--list", str(path)], env, f"reading {path}").stdout
     revision = dump_revision(binary, path, env)
     check_revision(revision, str(path))
     assert revision is not None
+    if revision == head_revision():
+        # The revision alone could be wrong (a hand-made database): the dump must hold every table.
+        missing = sorted(
+            t.name for t in Base.metadata.sorted_tables if f" TABLE public {t.name} " not in listing
+        )
+        if missing:
+            raise BackupError(f"{path} lacks tables of this schema: {', '.join(missing)}")
     if current is not None and current != revision:
         # Migrating back needs the current revision's downgrade scripts: this code must know it.
         check_revision(current, "the current database")
@@ -202,7 +211,8 @@ def _restore_postgresql(
     if moved_back:
         command.downgrade(config, revision)
     try:
-        run_tool(
+        _run_pg_restore(
+            database_url,
             [
                 binary,
                 "--clean",
@@ -215,7 +225,6 @@ def _restore_postgresql(
                 str(path),
             ],
             env,
-            "pg_restore",
         )
     except BackupError as exc:
         if moved_back:
@@ -231,6 +240,66 @@ def _restore_postgresql(
     if upgraded:
         command.upgrade(config, "head")
     return RestoreReport(path, "postgresql", revision, upgraded, safety, _counts(database_url))
+
+
+def _run_pg_restore(database_url: str, command_line: list[str], env: dict[str, str]) -> None:
+    """Run pg_restore, cancelling it if it waits on another session's lock for too long.
+
+    A dump starts with ``SET lock_timeout = 0``, so the server would wait for ever behind a worker's
+    open transaction; instead the restore's backend (found by its application name) is watched and
+    cancelled, and the error names the sessions in the way.
+    """
+    name = f"cvi-restore-{uuid.uuid4().hex[:12]}"
+    env = {**env, "PGAPPNAME": name}
+    watch = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    blockers: list[str] = []
+    try:
+        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:
+            process = subprocess.Popen(command_line, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+            waiting_since: float | None = None
+            with watch.connect() as connection:
+                while process.poll() is None:
+                    time.sleep(0.2)
+                    row = connection.execute(
+                        text(
+                            "SELECT pid, wait_event_type, pg_blocking_pids(pid) FROM pg_stat_activity "
+                            "WHERE application_name = :name"
+                        ),
+                        {"name": name},
+                    ).first()
+                    if row is None or row[1] != "Lock":
+                        waiting_since = None
+                        continue
+                    waiting_since = waiting_since or time.monotonic()
+                    if time.monotonic() - waiting_since >= PG_LOCK_WAIT_SECONDS:
+                        blockers = _describe(connection, list(row[2] or []))
+                        connection.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": row[0]})
+                        break
+            process.wait()
+            errors.seek(0)
+            stderr = errors.read()
+    finally:
+        watch.dispose()
+    if blockers:
+        raise BackupError(
+            f"pg_restore gave up after waiting {PG_LOCK_WAIT_SECONDS:g} s (lock timeout) for tables other "
+            f"sessions hold ({'; '.join(blockers)}); stop the web workers and the scheduler and try again"
+        )
+    if process.returncode != 0:
+        raise BackupError(f"pg_restore failed: {stderr.strip() or f'exit status {process.returncode}'}")
+
+
+def _describe(connection: Connection, pids: list[int]) -> list[str]:
+    rows = connection.execute(
+        text(
+            "SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'), state "
+            "FROM pg_stat_activity WHERE pid = ANY(:pids)"
+        ),
+        {"pids": pids},
+    )
+    return [f"pid {pid} {app or 'unnamed'} from {addr}, {state}" for pid, app, addr, state in rows] or [
+        "sessions that have ended since"
+    ]
 
 
 # -- after a restore -------------------------------------------------------------------------------

@@ -597,7 +597,17 @@ def _foreign(migrated_url: str, tmp_path: Path, revision: str | None) -> Path:
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "not a backup", "empty", "truncated", "damaged", "no revision", "future revision"]
+    "case",
+    [
+        "missing",
+        "not a backup",
+        "empty",
+        "truncated",
+        "damaged",
+        "no revision",
+        "future revision",
+        "current revision, other tables",
+    ],
 )
 def test_bad_file_leaves_the_store_unchanged(
     store: Flask,
@@ -616,6 +626,7 @@ def test_bad_file_leaves_the_store_unchanged(
         "damaged": "pg_restore failed" if ON_POSTGRESQL else "SQLite database",
         "no revision": "records no schema revision",
         "future revision": "'9999_future', which this code does not know",
+        "current revision, other tables": "lacks tables of this schema: agencies, ",
         "empty": "neither a SQLite backup nor a PostgreSQL",
     }[case]
     if case == "not a backup":
@@ -628,6 +639,8 @@ def test_bad_file_leaves_the_store_unchanged(
         path = _foreign(migrated_url, tmp_path, None)
     elif case == "future revision":
         path = _foreign(migrated_url, tmp_path, "9999_future")
+    elif case == "current revision, other tables":
+        path = _foreign(migrated_url, tmp_path, HEAD)
     elif case == "empty":
         path.write_bytes(b"")
 
@@ -698,4 +711,26 @@ def test_postgresql_tools_missing_or_too_old_is_a_clear_error(
         with pytest.raises(backup.BackupError, match=r"version 9 but the server is PostgreSQL \d+"):
             backup.create_backup(migrated_url, tmp_path / "backups")
     assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").iterdir())
+    assert snapshot(migrated_url) == filled
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="PostgreSQL table locks")
+def test_postgresql_restore_gives_up_behind_a_busy_session_instead_of_hanging(
+    store: Flask,
+    filled: dict[str, list[tuple[Any, ...]]],
+    migrated_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = backup.create_backup(migrated_url, tmp_path / "good")
+    monkeypatch.setattr(restore, "PG_LOCK_WAIT_SECONDS", 1.0)
+    engine = create_engine(migrated_url)
+    try:
+        with engine.connect() as busy:
+            busy.execute(text("SELECT count(*) FROM users"))  # holds a lock until its transaction ends
+            with pytest.raises(backup.BackupError, match=r"lock timeout.*the current store was not changed"):
+                restore.restore_backup(migrated_url, made.path, tmp_path / "backups")
+            busy.rollback()
+    finally:
+        engine.dispose()
     assert snapshot(migrated_url) == filled
