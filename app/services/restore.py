@@ -13,6 +13,7 @@ import datetime as dt
 import gzip
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
@@ -98,6 +100,29 @@ def _check_tables(database_url: str, what: str) -> None:
         raise BackupError(f"{what} lacks tables of this schema: {', '.join(missing)}")
 
 
+def _migrate(database_url: str, revision: str, what: str) -> None:
+    """Alembic upgrade or downgrade to ``revision``, failures reported as ``BackupError``."""
+    config = alembic_config(database_url)
+    script = ScriptDirectory.from_config(config)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = revision_of(connection)
+    finally:
+        engine.dispose()
+    target = (script.get_current_head() or revision) if revision == "head" else revision
+    if current == target:
+        return
+    older = current is not None and target in {r.revision for r in script.iterate_revisions(current, "base")}
+    try:
+        if older:
+            command.downgrade(config, target)
+        else:
+            command.upgrade(config, target)
+    except Exception as exc:
+        raise BackupError(f"{what} failed ({exc})") from exc
+
+
 def _counts(database_url: str) -> dict[str, int]:
     engine = create_engine(database_url)
     try:
@@ -140,14 +165,17 @@ def _restore_sqlite(
         assert revision is not None
         upgraded = revision != head_revision()
         if upgraded:
-            command.upgrade(alembic_config(staging_url), "head")
+            _migrate(staging_url, "head", f"migrating {path} from schema {revision}")
         _check_tables(staging_url, str(path))
         safety = None
         if live.exists():
             safety = create_backup(
                 database_url, directory, now=now, stem="pre-restore", check_schema=False
             ).path
-        sqlite_copy(staging, live)
+        try:
+            sqlite_copy(staging, live)  # one transaction: on failure the store is as it was
+        except sqlite3.Error as exc:
+            raise BackupError(f"replacing {live} failed ({exc})") from exc
     finally:
         for leftover in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
             leftover.unlink(missing_ok=True)
@@ -206,10 +234,10 @@ def _restore_postgresql(
         # Migrating back needs the current revision's downgrade scripts: this code must know it.
         check_revision(current, "the current database")
     safety = create_backup(database_url, directory, now=now, stem="pre-restore", check_schema=False).path
-    config = alembic_config(database_url)
     moved_back = current is not None and current != revision
     if moved_back:
-        command.downgrade(config, revision)
+        # One transaction (PostgreSQL DDL is transactional): if it fails, nothing changed.
+        _migrate(database_url, revision, f"migrating the database back to the backup's schema {revision}")
     try:
         _run_pg_restore(
             database_url,
@@ -229,16 +257,23 @@ def _restore_postgresql(
     except BackupError as exc:
         if moved_back:
             assert current is not None
-            command.upgrade(config, current)
+            _migrate(database_url, current, f"migrating the database forward again to {current}")
             raise BackupError(
-                f"{exc}; the database was migrated back to {current} (from the backup's {revision}) "
-                f"and the safety copy {safety} holds it as it was",
+                f"{exc}; the database was migrated to the backup's schema {revision} and forward again "
+                f"to {current}: the safety copy {safety} holds it exactly as it was",
                 store_changed=True,
             ) from exc
         raise
     upgraded = revision != head_revision()
     if upgraded:
-        command.upgrade(config, "head")
+        try:
+            _migrate(database_url, "head", f"migrating the restored database from schema {revision}")
+        except BackupError as exc:
+            raise BackupError(
+                f"{exc}; the backup was restored at schema {revision}, the safety copy {safety} holds "
+                "the database as it was",
+                store_changed=True,
+            ) from exc
     return RestoreReport(path, "postgresql", revision, upgraded, safety, _counts(database_url))
 
 

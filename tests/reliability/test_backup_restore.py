@@ -527,7 +527,7 @@ def test_failed_restore_of_an_older_dump_says_what_changed(
     with pytest.raises(backup.BackupError, match="pg_restore failed") as caught:
         restore.restore_backup(migrated_url, damaged, tmp_path / "backups")
     assert caught.value.store_changed
-    assert f"migrated back to {HEAD} (from the backup's {OLDER})" in str(caught.value)
+    assert f"migrated to the backup's schema {OLDER} and forward again to {HEAD}" in str(caught.value)
     after = snapshot(migrated_url)
     assert after["alembic_version"] == [(HEAD,)]
     assert after["users"] == filled["users"]
