@@ -25,6 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         admin,
         api,
         cli,
+        cli_backup,
         cli_crawl,
         db,
         extensions,
@@ -47,6 +48,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
     cli_crawl.init_app(app)
+    cli_backup.init_app(app)
     jobs.init_app(app)
     matching.init_app(app)
     for blueprint in (

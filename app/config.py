@@ -62,6 +62,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "MAIL_FROM": env("MAIL_FROM") or "CVI Funding Finder <alerts@cvi-funding-finder.invalid>",
         "CRAWL_CONTACT": env("CRAWL_CONTACT") or "ops@cvi-funding-finder.invalid",
         "CRAWL_ARCHIVE_DIR": env("CRAWL_ARCHIVE_DIR") or str(instance_path / "crawl-archive"),
+        "BACKUP_DIR": env("BACKUP_DIR") or str(instance_path / "backups"),
         "CORS_ORIGINS": [o.strip() for o in (env("CORS_ORIGINS") or "").split(",") if o.strip()],
         "LOG_LEVEL": env("LOG_LEVEL") or "INFO",
         "PAGE_SIZE": int(env("PAGE_SIZE") or 25),
