@@ -429,14 +429,14 @@ def _scan_records(reader: _Reader, stream: IO[bytes]) -> Iterator[Chunk]:
                 if kept is not None:
                     opp_id, status = kept
                     digest = raw_hash(data, record.kind, status)
-                    if not reader.changed(opp_id, digest):
-                        pass
-                    elif reader.shares(opp_id):
-                        reader.chunk.prolog = scanner.prolog
-                        reader.add_raw((record.kind, opp_id, status, digest, data))
-                    else:
-                        element = extract_scan.parse_record(record, scanner.prolog)
-                        reader.add(record.kind, opp_id, status, digest, element_fields(element))
+                    # An unchanged record is only marked seen (by ``changed``).
+                    if reader.changed(opp_id, digest):
+                        if reader.shares(opp_id):
+                            reader.chunk.prolog = scanner.prolog
+                            reader.add_raw((record.kind, opp_id, status, digest, data))
+                        else:
+                            element = extract_scan.parse_record(record, scanner.prolog)
+                            reader.add(record.kind, opp_id, status, digest, element_fields(element))
         except etree.XMLSyntaxError as exc:
             # The record is not read: the file is whole up to the one before it.
             reader.count -= 1
