@@ -118,8 +118,15 @@ class _Buffer:
                 return -1
 
     def ensure(self, size: int) -> None:
-        while len(self.data) < size and self.more():
-            pass
+        """Read on until ``size`` bytes are buffered or the file ends."""
+        while len(self.data) < size:
+            if not self.more():
+                return
+
+    def read_all(self) -> None:
+        """Read the rest of the file into the buffer."""
+        while self.more():
+            continue
 
 
 def _skip_markup(buffer: _Buffer, at: int) -> int | None:
@@ -304,8 +311,7 @@ def _check_tail(buffer: _Buffer, at: int) -> None:
         raise ExtractSyntaxError("the root element's end tag is not closed", buffer.line_at(at))
     pos = end + 1
     while True:
-        while buffer.more():
-            pass
+        buffer.read_all()
         lt = data.find(b"<", pos)
         if data[pos : (len(data) if lt < 0 else lt)].strip(_XML_SPACE):
             raise ExtractSyntaxError("Extra content at the end of the document", buffer.line_at(pos))

@@ -586,11 +586,11 @@ class _WatchedPoolMixin:
 
 
 class _WatchedHTTPPool(_WatchedPoolMixin, urllib3.HTTPConnectionPool):
-    pass
+    """An HTTP pool whose requests the deadline watchdog can cut off."""
 
 
 class _WatchedHTTPSPool(_WatchedPoolMixin, urllib3.HTTPSConnectionPool):
-    pass
+    """An HTTPS pool whose requests the deadline watchdog can cut off."""
 
 
 class _WatchedAdapter(HTTPAdapter):
