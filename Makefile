@@ -22,8 +22,14 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements.txt $(VENV)/.installed
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
+# Byte-compile the project once: where PYTHONDONTWRITEBYTECODE is set (containers, CI) every
+# `flask` command would otherwise compile ~150 modules again at start-up (~0.35 s).
+BYTECODE = $(BIN)/python -m compileall -q -j 0 app crawlers matching migrations wsgi.py >/dev/null
+
 install: $(VENV)/.installed
+	@$(BYTECODE)
 dev-install: $(VENV)/.dev-installed
+	@$(BYTECODE)
 
 migrate: install
 	$(BIN)/alembic upgrade head
