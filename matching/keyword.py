@@ -48,8 +48,10 @@ FIELD_BOOSTS = {
     "categories": 0.5,
 }
 SEARCH_FIELDS = ("title", "programs", "body")
-#: Stems searched per query (the most informative of the profile's words).
-MAX_QUERY_TERMS = 24
+#: Stems searched per query (the most informative of the profile's words). A profile has 45 to 65
+#: stems; keeping only 24 dropped words that name the work in other terms than the listing's title
+#: (recall@20 0.872 → 0.889 on the team set at 40). ``POSTINGS_BUDGET`` still bounds the cost.
+MAX_QUERY_TERMS = 40
 MAX_PHRASES = 6
 #: Postings a query may read (sum over its stems and fields): keeps a profile query fast on 85,000
 #: documents, while a small index gets every informative stem.

@@ -61,6 +61,16 @@ def test_query_keeps_the_most_informative_terms() -> None:
     assert parsed.matched_terms("word3 and word7") == ["word3", "word7"]
 
 
+def test_profile_length_query_keeps_a_word_said_once() -> None:
+    """A profile names its work in about 40 informative words: one it says once ("messengers") is still
+    searched beside 30 it repeats, where a 24-stem query dropped it."""
+    parsed = safe_query(" ".join(f"word{i} word{i}" for i in range(30)) + " credible messengers")
+    query = parsed.build(None)
+    assert query is not None
+    searched = {parsed.words_by_stem[clause.text] for clause in query.subqueries}
+    assert {"credible", "messengers"} <= searched
+
+
 def test_rebuild_search_and_matched_terms(app: Flask, catalogue: Session) -> None:
     import_fixture(catalogue)
     index = get_index(app.config["INDEX_DIR"])

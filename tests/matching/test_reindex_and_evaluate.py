@@ -104,11 +104,11 @@ def test_team_evaluation_targets(team_results: dict[str, Any]) -> None:
     for other in ("keyword", "semantic"):
         assert hybrid.ndcg10 > team_results[other].ndcg10
         assert hybrid.recall20 >= team_results[other].recall20
-    assert hybrid.recall20 >= 0.86  # floor we hold today (0.872); the 0.90 target is the xfail below
+    assert hybrid.recall20 >= 0.88  # floor we hold today (0.889); the 0.90 target is the xfail below
 
 
 @pytest.mark.xfail(
-    reason="recall@20 (grade>=2) is 0.872 on seeds/eval (15 profiles, pooled judgments), "
+    reason="recall@20 (grade>=2) is 0.889 on seeds/eval (15 profiles, pooled judgments), "
     "short of the 0.90 target",
     strict=False,
 )
