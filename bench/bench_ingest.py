@@ -16,8 +16,8 @@ is generated once (85,000 records) and cached under ``bench/out/``. Then, in thi
 
 Floors, printed beside each store's figures so the targets can be judged against what is reachable:
 ``import wsgi`` alone (the command's start-up, before it reads a byte), and the same rows written by
-the database driver alone into a fresh store (the stored ``opportunities`` and ``opportunity_codes``
-rows, already in driver form: SQLite ``executemany`` in the command's batches and pragmas,
+the database driver alone into a fresh store (the stored agencies, opportunities and opportunity codes,
+already in driver form: SQLite ``executemany`` in the command's batches and pragmas,
 PostgreSQL ``COPY`` of the server's own text format), so no parsing, normalizing or hashing.
 
 Targets: first ingest ≤ 2.5x parse-only, unchanged re-ingest ≤ 1.3x parse-only, peak RSS < 300 MB.
@@ -326,24 +326,34 @@ def write_floor(source_url: str, target_url: str) -> float:
         if source.dialect.name == "postgresql":
             return _copy_floor(source, target)
         with source.connect() as conn:
-            reader = conn.connection.driver_connection
-            assert reader is not None
-            tables = [reader.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in FLOOR_TABLES]
+            reader: Any = conn.connection.driver_connection
+            agencies = reader.execute("SELECT * FROM agencies ORDER BY id").fetchall()
+            opportunities = reader.execute("SELECT * FROM opportunities ORDER BY id").fetchall()
+            cursor = reader.execute("SELECT * FROM opportunity_codes ORDER BY id")
+            owner = [column[0] for column in cursor.description].index("opportunity_id")
+            codes: dict[int, list[Any]] = {}
+            for row in cursor:
+                codes.setdefault(row[owner], []).append(row)
         with target.connect() as conn:
             writer: Any = conn.connection.driver_connection
             writer.isolation_level = None  # explicit transactions, one per batch
-            writer.execute("PRAGMA wal_autocheckpoint = 10000")
-            agencies, *children = tables
-            batches = max(1, -(-len(children[0]) // FLOOR_BATCH))
+            # The app's connection pragmas (app/db.py) and the bulk load's (bulk_load.SQLITE_LOAD_PRAGMAS).
+            for pragma in (
+                "foreign_keys=ON",
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "wal_autocheckpoint = 10000",
+            ):
+                writer.execute(f"PRAGMA {pragma}")
             started = time.perf_counter()
-            for batch in range(batches):
+            for start in range(0, max(len(opportunities), 1), FLOOR_BATCH):
+                batch = opportunities[start : start + FLOOR_BATCH]
                 writer.execute("BEGIN")
-                if batch == 0 and agencies:  # first, as the command creates them before their rows
-                    _insert(writer, FLOOR_TABLES[0], agencies)
-                for table, rows in zip(FLOOR_TABLES[1:], children, strict=True):
-                    # Each table's share of the batch (codes follow their opportunities' order).
-                    share = len(rows) * batch // batches, len(rows) * (batch + 1) // batches
-                    _insert(writer, table, rows[share[0] : share[1]])
+                if start == 0:  # first, as the command creates them before the rows naming them
+                    _insert(writer, "agencies", agencies)
+                _insert(writer, "opportunities", batch)
+                # Each opportunity's codes in its batch (``id`` is the table's first column).
+                _insert(writer, "opportunity_codes", [c for row in batch for c in codes.get(row[0], [])])
                 writer.execute("COMMIT")
             return time.perf_counter() - started
     finally:
@@ -356,7 +366,9 @@ def floor_in_child(source_url: str, target_url: str) -> float:
     memory, and the ingest children forked from it later would start with them (their peak RSS)."""
     code = "import sys; from bench.bench_ingest import write_floor; print(write_floor(*sys.argv[1:]))"
     command = [sys.executable, "-c", code, source_url, target_url]
-    done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"write floor failed ({done.returncode}): {done.stderr[-2000:]}")
     return float(done.stdout.strip().splitlines()[-1])
 
 
