@@ -31,6 +31,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from queue import Empty
 from typing import IO, Any
@@ -51,6 +52,7 @@ from crawlers.normalize import (
     parse_money,
 )
 from crawlers.runner import CrawlContext, SourceError, SourceSpec, Staged, Stager
+from crawlers.worker_channel import Channel, WorkerGone
 
 SOURCE = "grants_gov"
 NAMESPACE = "http://apply.grants.gov/system/OpportunityDetail-V1.0"
@@ -536,31 +538,32 @@ class Balance:
     the worker asks whether fewer than two chunks wait, and if so leaves that chunk's new and
     changed records unread for the store process to read before writing them."""
 
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
 
     def __call__(self) -> bool:
         try:
-            return bool(self.queue.qsize() < 2)
+            return self.channel.in_flight() < 2
         except NotImplementedError:  # macOS has no sem_getvalue
             return False
 
 
 def _produce(
-    queue: Any,
+    channel: Channel,
     path: Path,
     known: Mapping[str, str],
     today: dt.date,
     all_agencies: bool,
     stage: Stager | None,
 ) -> None:
-    """Worker process body: every chunk into the (bounded) queue, then ``None``."""
+    """Worker process body: every chunk into the (bounded) channel, then ``None``."""
     try:
-        for chunk in iter_chunks(path, known, today, all_agencies, stage, Balance(queue)):
-            queue.put(chunk)
+        for chunk in iter_chunks(path, known, today, all_agencies, stage, Balance(channel)):
+            channel.put(chunk)
     except Exception as exc:
-        queue.put(Chunk(crash=f"extract parser crashed: {type(exc).__name__}: {exc}"))
-    queue.put(None)
+        channel.put(Chunk(crash=f"extract parser crashed: {type(exc).__name__}: {exc}"))
+    channel.put(None)
+    channel.finish()
 
 
 def chunks_from_worker(
@@ -571,36 +574,43 @@ def chunks_from_worker(
     stage: Stager | None = None,
 ) -> Iterator[Chunk]:
     """``iter_chunks`` run in a forked worker process, so reading and normalizing (one core) overlap
-    the database writes (the other). The queue holds at most 4 chunks (~1,000 records, a store
+    the database writes (the other). At most 4 chunks are in flight (~1,000 records, a store
     batch, so the reader keeps going while a batch is written), keeping memory flat;
-    ``known`` and the stager reach the worker through the fork, not a pipe."""
+    ``known`` and the stager reach the worker through the fork, not a pipe. A worker that dies,
+    even half-way through handing over a chunk, fails the run instead of hanging it."""
     context = multiprocessing.get_context("fork")
-    queue = context.Queue(maxsize=4)
+    channel = Channel(context, maxsize=4)
     worker = context.Process(
         target=_produce,
-        args=(queue, path, known, today, all_agencies, stage),
+        args=(channel, path, known, today, all_agencies, stage),
         name="extract-parser",
         daemon=True,
     )
     worker.start()
+    channel.worker_started()
     try:
-        while True:
-            try:
-                chunk = queue.get(timeout=1.0)
-            except Empty:
-                if not worker.is_alive():
-                    raise SourceError(
-                        str(path), f"extract parser exited unexpectedly (code {worker.exitcode})"
-                    ) from None
-                continue
-            if chunk is None:
-                break
+        while (chunk := _next_chunk(channel, worker, path)) is not None:
             yield chunk
     finally:
         if worker.is_alive():
             worker.terminate()
         worker.join()
-        queue.close()
+        channel.close()
+
+
+def _next_chunk(channel: Channel, worker: BaseProcess, path: Path) -> Chunk | None:
+    """The worker's next chunk (``None``: it has finished); ``SourceError`` once it is gone."""
+    while True:
+        try:
+            chunk: Chunk | None = channel.get(timeout=1.0)
+            return chunk
+        except Empty:
+            if worker.is_alive():
+                continue
+        except WorkerGone:
+            pass
+        worker.join(timeout=5.0)
+        raise SourceError(str(path), f"extract parser exited unexpectedly (code {worker.exitcode})")
 
 
 def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity | Staged]:
