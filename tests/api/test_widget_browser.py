@@ -6,7 +6,6 @@ the widget's fetch is a real cross-origin request. Needs Debian chromium (``make
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,28 +62,8 @@ def partner_page(app_server: str) -> Iterator[Callable[[str], str]]:
     server.shutdown()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    assert executable, "Debian chromium is needed: make browser"
-    with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
-        yield instance
-        instance.close()
-
-
 def test_pasted_widget_lists_deadlines_and_escapes_text(
-    store: Callable[..., list[int]], app_server: str, partner_page: Callable[[str], str], browser: Any
+    store: Callable[..., list[int]], app_server: str, partner_page: Callable[[str], str], page: Any
 ) -> None:
     store(
         record(
@@ -106,7 +85,6 @@ def test_pasted_widget_lists_deadlines_and_escapes_text(
         f'<div id="cvi-deadlines"></div><script src="{app_server}/api/v1/widget.js" '
         'data-state="CA" data-limit="5" async></script>'
     )
-    page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
@@ -128,14 +106,13 @@ def test_pasted_widget_lists_deadlines_and_escapes_text(
 
 
 def test_widget_without_a_container_inserts_one_after_the_script(
-    store: Callable[..., list[int]], app_server: str, partner_page: Callable[[str], str], browser: Any
+    store: Callable[..., list[int]], app_server: str, partner_page: Callable[[str], str], page: Any
 ) -> None:
     store(record(id="w1", number="W-1", title="Community violence intervention", close_date=days(12)))
     url = partner_page(
         f'<p id="before">Deadlines:</p><script src="{app_server}/api/v1/widget.js" '
         'data-department="HHS" data-title="HHS deadlines"></script>'
     )
-    page = browser.new_page()
     page.goto(url)
     page.wait_for_selector("[data-cvi-widget] .cvi-status")
     page.wait_for_function(

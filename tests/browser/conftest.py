@@ -1,13 +1,13 @@
 """Reusable browser-test fixtures: a live server on loopback and a headless Chromium page.
 
 ``live_server`` serves the test app (built on the test database) with werkzeug in a thread on a
-free 127.0.0.1 port; ``page`` is a Playwright page of Debian's ``chromium`` (never ``playwright
-install``). Screenshots go to ``test-artifacts/`` via ``screenshot(page, name)``.
+free 127.0.0.1 port. ``page``, a Playwright page of Debian's ``chromium`` (never ``playwright
+install``), comes from ``tests/conftest.py``, shared with the widget test. Screenshots go to
+``test-artifacts/`` via ``screenshot(page, name)``.
 """
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,12 +19,6 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-]
 
 
 def _free_port() -> int:
@@ -57,32 +51,6 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        raise RuntimeError("Debian chromium is required: apt-get install -y chromium (make browser does it)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    try:
-        yield opened
-    finally:
-        context.close()
 
 
 def screenshot(page: Any, name: str) -> Path:
