@@ -14,7 +14,15 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
-    names = argv or sorted(p.stem.removeprefix("bench_") for p in here.glob("bench_*.py"))
+    known = sorted(p.stem.removeprefix("bench_") for p in here.glob("bench_*.py"))
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(f"usage: python -m bench [NAME ...]\nbenchmarks: {', '.join(known)} (all when none is named)")
+        return 0
+    unknown = [name for name in argv if name not in known]
+    if unknown:
+        print(f"unknown benchmark: {', '.join(unknown)}; choose from {', '.join(known)}", file=sys.stderr)
+        return 2
+    names = argv or known
     failures = []
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
