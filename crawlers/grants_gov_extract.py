@@ -600,17 +600,17 @@ def chunks_from_worker(
 
 def _next_chunk(channel: Channel, worker: BaseProcess, path: Path) -> Chunk | None:
     """The worker's next chunk (``None``: it has finished); ``SourceError`` once it is gone."""
-    while True:
+    gone = False
+    while not gone:
         try:
             chunk: Chunk | None = channel.get(timeout=1.0)
             return chunk
         except Empty:
-            if worker.is_alive():
-                continue
+            gone = not worker.is_alive()
         except WorkerGone:
-            pass
-        worker.join(timeout=5.0)
-        raise SourceError(str(path), f"extract parser exited unexpectedly (code {worker.exitcode})")
+            gone = True
+    worker.join(timeout=5.0)
+    raise SourceError(str(path), f"extract parser exited unexpectedly (code {worker.exitcode})")
 
 
 def crawl(ctx: CrawlContext) -> Iterator[NormalizedOpportunity | Staged]:

@@ -79,8 +79,8 @@ class Channel:
         self._writer.close()
 
     def in_flight(self) -> int:
-        """Items put and not yet taken by the parent (``NotImplementedError`` on macOS, which
-        has no ``sem_getvalue``)."""
+        """Items put and not yet taken by the parent. macOS cannot count them (it has no
+        ``sem_getvalue``): there this raises, as ``multiprocessing.Queue.qsize`` does."""
         return self.maxsize - self._slots.get_value()
 
     def _send_all(self) -> None:

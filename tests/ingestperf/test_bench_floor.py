@@ -12,8 +12,9 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.bench_ingest import FLOOR_TABLES, generate, write_floor
+from bench.bench_ingest import FLOOR_TABLES, write_floor
 from tests.conftest import alembic_config
+from tests.ingestperf.generated import ingest_generated
 
 
 @pytest.fixture
@@ -48,11 +49,7 @@ def _rows(url: str, table: str) -> list[tuple[object, ...]]:
 
 
 def test_write_floor_stores_the_ingested_rows(app: Flask, empty_store: str, tmp_path: Path) -> None:
-    path = tmp_path / "GrantsDBExtract_generated.xml"
-    generate(path, 400)
-    app.config["EXTRACT_BATCH_SIZE"] = 50
-    result = app.test_cli_runner().invoke(args=["ingest-extract", str(path)])
-    assert result.exit_code == 0, result.output
+    ingest_generated(app, tmp_path, 400, batch_size=50)
     source = app.config["DATABASE_URL"]
 
     seconds = write_floor(source, empty_store)

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Agency, CrawlRun, Opportunity, OpportunityCode, OpportunityVersion
 from app.services.opportunities import DEFER_SYNC_KEY, RECORD_COLUMNS, new_row_values, upsert_many
-from bench.bench_ingest import generate
 from tests.ingestperf import reference_normalizer as reference
+from tests.ingestperf.generated import ingest_generated
 
 #: Bookkeeping the store sets at write time (and the raw fingerprint, whose definition changed).
 NOT_COMPARED = {"id", "agency_id", "first_seen", "last_seen", "updated_at", "source_hash"}
@@ -44,11 +44,7 @@ def _diff(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> list[An
 
 
 def test_staged_rows_store_what_upsert_many_stores(app: Flask, session: Session, tmp_path: Path) -> None:
-    path = tmp_path / "GrantsDBExtract_generated.xml"
-    generate(path, 900)
-    app.config["EXTRACT_BATCH_SIZE"] = 100
-    result = app.test_cli_runner().invoke(args=["ingest-extract", str(path)])
-    assert result.exit_code == 0, result.output
+    path = ingest_generated(app, tmp_path, 900, batch_size=100)
     bulk = stored(session)
     assert len(bulk) > 350
 
@@ -65,11 +61,8 @@ def test_staged_rows_store_what_upsert_many_stores(app: Flask, session: Session,
 
 
 def test_unchanged_reingest_moves_only_last_seen(app: Flask, session: Session, tmp_path: Path) -> None:
-    path = tmp_path / "GrantsDBExtract_generated.xml"
-    generate(path, 300)
-    app.config["EXTRACT_BATCH_SIZE"] = 50
+    path = ingest_generated(app, tmp_path, 300, batch_size=50)
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["ingest-extract", str(path)]).exit_code == 0
     before = stored(session)
     seen = dict(session.execute(select(Opportunity.source_id, Opportunity.last_seen)).all())
     # A row whose raw fingerprint is unknown (as after a parser change) keeps its content: only the
@@ -88,7 +81,6 @@ def test_unchanged_reingest_moves_only_last_seen(app: Flask, session: Session, t
     assert session.scalar(select(Opportunity.source_hash).where(Opportunity.source_id == key))
     run = session.scalar(select(CrawlRun).order_by(CrawlRun.id.desc()))
     assert run is not None and (run.new, run.updated, run.unchanged, run.vanished) == (0, 0, len(before), 0)
-
 
 
 def test_record_columns_name_what_new_row_values_gives() -> None:
